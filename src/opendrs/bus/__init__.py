@@ -1,0 +1,1 @@
+"""The bus: transports behind the Bus port, the CloudEvents codec and partitioning."""

@@ -1,0 +1,139 @@
+"""Actions and action plans, with Watcher's states and their allowed moves."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from opendrs.domain.event import new_id
+from opendrs.domain.transitions import check_transition
+
+
+class ActionType(StrEnum):
+    MIGRATE = "migrate"
+    CHANGE_NODE_STATE = "change_node_state"
+    POWER = "power"
+    NOP = "nop"
+
+
+class ActionState(StrEnum):
+    PENDING = "PENDING"
+    ONGOING = "ONGOING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    SKIPPED = "SKIPPED"
+    CANCELLED = "CANCELLED"
+
+
+FINAL_ACTION_STATES = frozenset(
+    {ActionState.SUCCEEDED, ActionState.FAILED, ActionState.SKIPPED, ActionState.CANCELLED}
+)
+
+_ACTION_MOVES: dict[ActionState, frozenset[ActionState]] = {
+    ActionState.PENDING: frozenset(
+        {ActionState.ONGOING, ActionState.SKIPPED, ActionState.CANCELLED, ActionState.SUCCEEDED}
+    ),
+    ActionState.ONGOING: frozenset(
+        {ActionState.SUCCEEDED, ActionState.FAILED, ActionState.CANCELLED}
+    ),
+}
+
+
+class PlanState(StrEnum):
+    RECOMMENDED = "RECOMMENDED"
+    PENDING = "PENDING"
+    ONGOING = "ONGOING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLING = "CANCELLING"
+    CANCELLED = "CANCELLED"
+    SUPERSEDED = "SUPERSEDED"
+
+
+FINAL_PLAN_STATES = frozenset(
+    {PlanState.SUCCEEDED, PlanState.FAILED, PlanState.CANCELLED, PlanState.SUPERSEDED}
+)
+
+_PLAN_MOVES: dict[PlanState, frozenset[PlanState]] = {
+    PlanState.RECOMMENDED: frozenset(
+        {PlanState.PENDING, PlanState.CANCELLED, PlanState.SUPERSEDED, PlanState.SUCCEEDED}
+    ),
+    PlanState.PENDING: frozenset({PlanState.ONGOING, PlanState.CANCELLED}),
+    PlanState.ONGOING: frozenset({PlanState.SUCCEEDED, PlanState.FAILED, PlanState.CANCELLING}),
+    PlanState.CANCELLING: frozenset({PlanState.CANCELLED}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One step of a plan. `parents` must all succeed before it may start."""
+
+    type: ActionType
+    parameters: Mapping[str, Any]
+    parents: tuple[str, ...] = ()
+    state: ActionState = ActionState.PENDING
+    message: str = ""
+    explanation: str = ""
+    started_at: float | None = None
+    finished_at: float | None = None
+    plan_id: str = ""
+    id: str = field(default_factory=new_id)
+
+    @property
+    def instance(self) -> str | None:
+        value = self.parameters.get("instance")
+        return str(value) if value is not None else None
+
+    @property
+    def source(self) -> str | None:
+        value = self.parameters.get("source")
+        return str(value) if value is not None else None
+
+    @property
+    def destination(self) -> str | None:
+        value = self.parameters.get("destination")
+        return str(value) if value is not None else None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINAL_ACTION_STATES
+
+    def moved_to(self, wanted: ActionState, when: float, message: str = "") -> Action:
+        check_transition("action", _ACTION_MOVES, self.state, wanted)
+        started = when if wanted == ActionState.ONGOING else self.started_at
+        finished = when if wanted in FINAL_ACTION_STATES else None
+        return replace(
+            self,
+            state=wanted,
+            message=message or self.message,
+            started_at=started,
+            finished_at=finished,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ActionPlan:
+    audit_id: str
+    actions: tuple[Action, ...]
+    state: PlanState = PlanState.RECOMMENDED
+    efficacy: Mapping[str, float] = field(default_factory=dict)
+    message: str = ""
+    created_at: float = 0.0
+    id: str = field(default_factory=new_id)
+
+    def moved_to(self, wanted: PlanState, message: str = "") -> ActionPlan:
+        check_transition("action plan", _PLAN_MOVES, self.state, wanted)
+        return replace(self, state=wanted, message=message or self.message)
+
+    def action(self, action_id: str) -> Action:
+        for a in self.actions:
+            if a.id == action_id:
+                return a
+        raise KeyError(action_id)
+
+    def with_action(self, updated: Action) -> ActionPlan:
+        return replace(
+            self, actions=tuple(updated if a.id == updated.id else a for a in self.actions)
+        )

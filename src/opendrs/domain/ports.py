@@ -1,0 +1,146 @@
+"""The ports: Protocols the core talks to and the adapters implement
+(cloud drivers, the bus, the SQL repositories)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from opendrs.domain.action import Action, ActionPlan, PlanState
+from opendrs.domain.alarm import Alarm, AlarmTransition
+from opendrs.domain.audit import Audit
+from opendrs.domain.counters import HostCounters, InstanceCounters
+from opendrs.domain.event import Event
+from opendrs.domain.host import Host, HostState
+from opendrs.domain.instance import Instance, ServerGroup
+
+# --- cloud ---------------------------------------------------------------
+
+
+class OperationState(StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A long-running driver call (a live migration) and how it is going."""
+
+    id: str
+    state: OperationState
+    message: str = ""
+
+
+class CloudInventory(Protocol):
+    def list_hosts(self) -> list[Host]: ...
+
+    def list_instances(self) -> list[Instance]: ...
+
+
+class StatsSource(Protocol):
+    """What an agent polls on its own host."""
+
+    def host_counters(self, host: str) -> HostCounters: ...
+
+    def instance_counters(self, host: str) -> list[InstanceCounters]: ...
+
+
+class CloudActions(Protocol):
+    def start_migration(self, instance: str, destination: str, live: bool = True) -> str:
+        """Start moving `instance`; returns an operation id. Raises DriverError."""
+        ...
+
+    def operation(self, operation_id: str) -> Operation: ...
+
+    def locate(self, instance: str) -> str | None:
+        """The host an instance runs on now (None if it is gone): used to reconcile."""
+        ...
+
+    def set_host_state(self, host: str, state: HostState, reason: str | None = None) -> None: ...
+
+
+class CloudDriver(CloudInventory, StatsSource, CloudActions, Protocol):
+    """Everything a cloud offers opendrs."""
+
+
+# --- bus -----------------------------------------------------------------
+
+Handler = Callable[[Event], None]
+
+
+class Subscription(Protocol):
+    def close(self) -> None: ...
+
+
+class Bus(Protocol):
+    """Publish/subscribe of Events by subject; `*` matches one token, `>` the rest."""
+
+    def publish(self, subject: str, event: Event) -> None: ...
+
+    def subscribe(self, pattern: str, handler: Handler, group: str = "") -> Subscription: ...
+
+    def close(self) -> None: ...
+
+
+# --- repositories --------------------------------------------------------
+
+
+class ClusterRepository(Protocol):
+    def upsert_hosts(self, hosts: Sequence[Host]) -> None: ...
+
+    def upsert_instances(self, instances: Sequence[Instance]) -> None: ...
+
+    def remove_instances_not_in(self, names: Sequence[str]) -> int: ...
+
+    def upsert_groups(self, groups: Sequence[ServerGroup]) -> None: ...
+
+    def update_metrics(self, entity: str, metrics: dict[str, float]) -> None:
+        """Merge the latest metric values of a host or an instance."""
+        ...
+
+    def get_host(self, name: str) -> Host: ...
+
+    def list_hosts(self) -> list[Host]: ...
+
+    def list_instances(self, host: str | None = None) -> list[Instance]: ...
+
+    def list_groups(self) -> list[ServerGroup]: ...
+
+
+class AlarmRepository(Protocol):
+    def record(self, transition: AlarmTransition) -> None:
+        """Save the transition in the history and the alarm's current state."""
+        ...
+
+    def list_alarms(self, include_ok: bool = False) -> list[Alarm]: ...
+
+    def history(self, limit: int = 100) -> list[AlarmTransition]: ...
+
+
+class AuditRepository(Protocol):
+    def save_audit(self, audit: Audit) -> None: ...
+
+    def get_audit(self, audit_id: str) -> Audit: ...
+
+    def list_audits(self, limit: int = 100) -> list[Audit]: ...
+
+
+class PlanRepository(Protocol):
+    """Plans and the journal of their actions: every action write is durable."""
+
+    def save_plan(self, plan: ActionPlan) -> None: ...
+
+    def get_plan(self, plan_id: str) -> ActionPlan: ...
+
+    def list_plans(
+        self, states: Sequence[PlanState] | None = None, limit: int = 100
+    ) -> list[ActionPlan]: ...
+
+    def set_plan_state(self, plan_id: str, state: PlanState, message: str = "") -> None: ...
+
+    def journal_action(self, action: Action) -> None:
+        """Persist one action's new state (the applier's journal)."""
+        ...
