@@ -1,0 +1,125 @@
+"""In-memory implementations of the repository ports (domain/ports.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from opendrs.domain.action import Action, ActionPlan, PlanState
+from opendrs.domain.alarm import Alarm, AlarmState, AlarmTransition
+from opendrs.domain.audit import Audit
+from opendrs.domain.errors import NotFound
+from opendrs.domain.host import Host
+from opendrs.domain.instance import Instance, ServerGroup
+
+
+class MemoryRepositories:
+    """One object that is a ClusterRepository, AlarmRepository, AuditRepository
+    and PlanRepository at once, keeping everything in dicts."""
+
+    def __init__(self) -> None:
+        self.hosts: dict[str, Host] = {}
+        self.instances: dict[str, Instance] = {}
+        self.groups: dict[str, ServerGroup] = {}
+        self.alarms: dict[tuple[str, str], Alarm] = {}
+        self.transitions: list[AlarmTransition] = []
+        self.audits: dict[str, Audit] = {}
+        self.plans: dict[str, ActionPlan] = {}
+        self.journal: list[Action] = []
+
+    # cluster
+    def upsert_hosts(self, hosts: Sequence[Host]) -> None:
+        for h in hosts:
+            old = self.hosts.get(h.name)
+            metrics = {**(old.metrics if old else {}), **h.metrics}
+            self.hosts[h.name] = replace(h, metrics=metrics)
+
+    def upsert_instances(self, instances: Sequence[Instance]) -> None:
+        for i in instances:
+            old = self.instances.get(i.name)
+            metrics = {**(old.metrics if old else {}), **i.metrics}
+            self.instances[i.name] = replace(i, metrics=metrics)
+
+    def remove_instances_not_in(self, names: Sequence[str]) -> int:
+        gone = [n for n in self.instances if n not in set(names)]
+        for n in gone:
+            del self.instances[n]
+        return len(gone)
+
+    def upsert_groups(self, groups: Sequence[ServerGroup]) -> None:
+        self.groups.update({g.name: g for g in groups})
+
+    def update_metrics(self, entity: str, metrics: dict[str, float]) -> None:
+        if entity in self.hosts:
+            h = self.hosts[entity]
+            self.hosts[entity] = replace(h, metrics={**h.metrics, **metrics})
+        elif entity in self.instances:
+            i = self.instances[entity]
+            self.instances[entity] = replace(i, metrics={**i.metrics, **metrics})
+
+    def get_host(self, name: str) -> Host:
+        try:
+            return self.hosts[name]
+        except KeyError:
+            raise NotFound("host", name) from None
+
+    def list_hosts(self) -> list[Host]:
+        return sorted(self.hosts.values(), key=lambda h: h.name)
+
+    def list_instances(self, host: str | None = None) -> list[Instance]:
+        found = [i for i in self.instances.values() if host is None or i.host == host]
+        return sorted(found, key=lambda i: i.name)
+
+    def list_groups(self) -> list[ServerGroup]:
+        return sorted(self.groups.values(), key=lambda g: g.name)
+
+    # alarms
+    def record(self, transition: AlarmTransition) -> None:
+        self.transitions.append(transition)
+        self.alarms[(transition.rule, transition.entity)] = transition.as_alarm()
+
+    def list_alarms(self, include_ok: bool = False) -> list[Alarm]:
+        return [a for a in self.alarms.values() if include_ok or a.state != AlarmState.OK]
+
+    def history(self, limit: int = 100) -> list[AlarmTransition]:
+        return list(reversed(self.transitions))[:limit]
+
+    # audits
+    def save_audit(self, audit: Audit) -> None:
+        self.audits[audit.id] = audit
+
+    def get_audit(self, audit_id: str) -> Audit:
+        try:
+            return self.audits[audit_id]
+        except KeyError:
+            raise NotFound("audit", audit_id) from None
+
+    def list_audits(self, limit: int = 100) -> list[Audit]:
+        return sorted(self.audits.values(), key=lambda a: -a.created_at)[:limit]
+
+    # plans
+    def save_plan(self, plan: ActionPlan) -> None:
+        self.plans[plan.id] = replace(
+            plan, actions=tuple(replace(a, plan_id=plan.id) for a in plan.actions)
+        )
+
+    def get_plan(self, plan_id: str) -> ActionPlan:
+        try:
+            return self.plans[plan_id]
+        except KeyError:
+            raise NotFound("action plan", plan_id) from None
+
+    def list_plans(
+        self, states: Sequence[PlanState] | None = None, limit: int = 100
+    ) -> list[ActionPlan]:
+        found = [p for p in self.plans.values() if states is None or p.state in states]
+        return sorted(found, key=lambda p: -p.created_at)[:limit]
+
+    def set_plan_state(self, plan_id: str, state: PlanState, message: str = "") -> None:
+        plan = self.get_plan(plan_id)
+        self.plans[plan_id] = replace(plan, state=state, message=message or plan.message)
+
+    def journal_action(self, action: Action) -> None:
+        self.journal.append(action)
+        plan = self.get_plan(action.plan_id)
+        self.plans[plan.id] = plan.with_action(action)
