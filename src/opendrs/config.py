@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from opendrs.domain.errors import InvalidInput
 from opendrs.yamlfile import read_document, validate
@@ -51,7 +51,7 @@ class SimSettings(Section):
         description="watts at 0, 10, ... 100% CPU (HP ProLiant ML110 G5)",
     )
     vm_vcpus: list[int] = Field(default=[1, 2, 2, 4])
-    vm_mips: float = Field(2500.0, gt=0)
+    vm_mips: float = Field(2800.0, gt=0)
     vm_memory_mb: list[int] = Field(default=[1024, 2048, 4096])
     vm_disk_gb: int = 20
     cpu_allocation_ratio: float = Field(4.0, gt=0)
@@ -73,9 +73,33 @@ class CloudSettings(Section):
     sim: SimSettings = SimSettings()
 
 
+class WatermarkOverride(Section):
+    """Another threshold (and clear level) of a watermark rule for one instance or
+    one flavor; `enabled: false` switches the rule off for it."""
+
+    instance: str | None = None
+    flavor: str | None = None
+    threshold: float | None = None
+    clear: float | None = None
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _one_target(self) -> WatermarkOverride:
+        if (self.instance is None) == (self.flavor is None):
+            raise ValueError("an override names exactly one of `instance` or `flavor`")
+        return self
+
+
 class WatermarkRule(Section):
     """A local threshold at the agent: fires after `for_samples` breaching polls,
-    clears (hysteresis) once the value is back past `clear` for `clear_samples`."""
+    clears (hysteresis) once the value is back past `clear` for `clear_samples`.
+
+    `of_samples` makes `for_samples` an N-of-M count; `for_seconds` and
+    `clear_for_seconds` add a duration the condition must last. The threshold of
+    an instance comes, first match wins, from an override naming it, from its
+    metadata key `threshold_metadata` (times `metadata_factor`), from an override
+    naming its flavor, then from `threshold`. Values are multiplied by `scale`
+    before comparing (8 compares a B/s meter in b/s)."""
 
     name: str
     meter: str
@@ -86,6 +110,88 @@ class WatermarkRule(Section):
     for_samples: int = Field(1, ge=1)
     clear_samples: int = Field(1, ge=1)
     severity: Literal["info", "warning", "critical"] = "warning"
+    of_samples: int | None = Field(None, ge=1, le=64)
+    for_seconds: float | None = Field(None, ge=0)
+    clear_for_seconds: float | None = Field(None, ge=0)
+    scale: float = Field(1.0, gt=0)
+    threshold_metadata: str | None = None
+    metadata_factor: float = Field(1.0, gt=0)
+    metadata_clear_factor: float | None = Field(None, gt=0)
+    overrides: list[WatermarkOverride] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WatermarkRule:
+        if self.of_samples is not None and self.of_samples < self.for_samples:
+            raise ValueError(
+                f"of_samples ({self.of_samples}) must be at least for_samples ({self.for_samples})"
+            )
+        if (
+            self.for_seconds is not None
+            and (self.of_samples or self.for_samples) > self.for_samples
+        ):
+            raise ValueError("for_seconds needs consecutive samples: leave of_samples unset")
+        above = self.op in (">", ">=")
+        pairs = [(self.threshold, self.clear)] + [(o.threshold, o.clear) for o in self.overrides]
+        for threshold, clear in pairs:
+            if threshold is None or clear is None:
+                continue
+            if (above and clear > threshold) or (not above and clear < threshold):
+                side = "at or below" if above else "at or above"
+                raise ValueError(
+                    f"clear {clear:g} must be {side} the threshold {threshold:g} for op {self.op!r}"
+                )
+        factor = self.metadata_clear_factor
+        if factor is not None and (
+            (above and factor > self.metadata_factor)
+            or (not above and factor < self.metadata_factor)
+        ):
+            raise ValueError("metadata_clear_factor must be on the clear side of metadata_factor")
+        return self
+
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        """What a reload compares: a rule keeps its alarm states while these stay."""
+        return (self.name, self.meter, self.entity, self.op)
+
+
+class StatsdSettings(Section):
+    """The statsd plugin: gauges (and counters for cumulative meters) over UDP."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8125, ge=1, le=65535)
+    prefix: str = "opendrs"
+    sample_rate: float = Field(1.0, gt=0, le=1)
+    max_packet: int = Field(1432, ge=64, le=65507)
+    meters: list[str] = Field(default_factory=list, description="empty: every meter")
+
+
+class GraphiteSettings(Section):
+    """The graphite plugin: plaintext protocol over TCP, reconnecting."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(2003, ge=1, le=65535)
+    prefix: str = "opendrs"
+    timeout: float = Field(2.0, gt=0)
+    retry_seconds: float = Field(10.0, ge=0)
+    buffer_lines: int = Field(100_000, ge=0)
+    meters: list[str] = Field(default_factory=list, description="empty: every meter")
+
+
+class HistorySettings(Section):
+    """The history plugin: the host's own round-robin history."""
+
+    directory: Path | None = None
+    meters: list[str] = Field(default_factory=list, description="empty: every gauge")
+
+
+class PublisherSettings(Section):
+    """The publisher plugin's buffer while the bus is unreachable: on disk in
+    `buffer_dir` (in memory when unset), bounded; past the bound the oldest
+    events are dropped and counted."""
+
+    buffer_dir: Path | None = None
+    buffer_max_events: int = Field(100_000, ge=1)
+    buffer_max_bytes: int = Field(256 * 1024 * 1024, ge=1024)
 
 
 class AgentSettings(Section):
@@ -111,6 +217,17 @@ class AgentSettings(Section):
             ),
         ]
     )
+    plugin_budget_seconds: float | None = Field(
+        5.0, gt=0, description="CPU-bound time one plugin may take per poll"
+    )
+    statsd: StatsdSettings = StatsdSettings()
+    graphite: GraphiteSettings = GraphiteSettings()
+    history: HistorySettings = HistorySettings()
+    publisher: PublisherSettings = PublisherSettings()
+    plugin_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="options of third-party plugins, by plugin name"
+    )
+    config_subject: str = "agents.config"
 
 
 class RuleAction(Section):
@@ -130,6 +247,7 @@ class CepRule(Section):
     threshold: float
     for_samples: int = Field(1, ge=1)
     clear_threshold: float | None = None
+    clear_samples: int = Field(1, ge=1)
     severity: Literal["info", "warning", "critical"] = "warning"
     actions: list[RuleAction] = Field(default_factory=list)
 
@@ -153,7 +271,15 @@ class CepSettings(Section):
 class DecisionSettings(Section):
     overload_threshold: float = Field(80.0, gt=0, le=100)
     target_threshold: float = Field(75.0, gt=0, le=100)
-    weights: dict[str, float] = Field(default_factory=lambda: {"cpu_load": 1.0})
+
+    @model_validator(mode="after")
+    def _target_under_threshold(self) -> DecisionSettings:
+        if self.target_threshold > self.overload_threshold:
+            raise ValueError(
+                f"target_threshold ({self.target_threshold}) must not exceed "
+                f"overload_threshold ({self.overload_threshold})"
+            )
+        return self
 
 
 class PlannerSettings(Section):

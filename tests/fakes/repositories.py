@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from opendrs.domain.action import Action, ActionPlan, PlanState
@@ -56,6 +56,10 @@ class MemoryRepositories:
         elif entity in self.instances:
             i = self.instances[entity]
             self.instances[entity] = replace(i, metrics={**i.metrics, **metrics})
+
+    def update_many_metrics(self, latest: Mapping[str, Mapping[str, float]]) -> None:
+        for entity, metrics in latest.items():
+            self.update_metrics(entity, dict(metrics))
 
     def get_host(self, name: str) -> Host:
         try:

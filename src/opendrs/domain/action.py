@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
+from opendrs.domain.errors import InvalidInput
 from opendrs.domain.event import new_id
 from opendrs.domain.transitions import check_transition
 
@@ -114,6 +115,30 @@ class Action:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanLimits:
+    """How many migrations may run at once: per source host, per destination
+    host and in all. The planner records them in the plan; the applier enforces them."""
+
+    max_per_source: int = 2
+    max_per_destination: int = 2
+    max_parallel: int = 8
+
+    def __post_init__(self) -> None:
+        for name in ("max_per_source", "max_per_destination", "max_parallel"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise InvalidInput(f"must be a whole number >= 1, got {value!r}", field=name)
+
+    def tightest(self, other: PlanLimits) -> PlanLimits:
+        """The stricter of two sets of limits, field by field."""
+        return PlanLimits(
+            max_per_source=min(self.max_per_source, other.max_per_source),
+            max_per_destination=min(self.max_per_destination, other.max_per_destination),
+            max_parallel=min(self.max_parallel, other.max_parallel),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ActionPlan:
     audit_id: str
     actions: tuple[Action, ...]
@@ -122,6 +147,7 @@ class ActionPlan:
     message: str = ""
     created_at: float = 0.0
     id: str = field(default_factory=new_id)
+    limits: PlanLimits = field(default_factory=PlanLimits)
 
     def moved_to(self, wanted: PlanState, message: str = "") -> ActionPlan:
         check_transition("action plan", _PLAN_MOVES, self.state, wanted)

@@ -9,10 +9,13 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True, slots=True)
 class DeviceBytes:
-    """Cumulative bytes through one disk (read/write) or interface (rx/tx)."""
+    """Cumulative bytes through one disk (read/write) or interface (rx/tx), and
+    the requests (disk) or packets (interface) behind them when the driver knows."""
 
     read: int = 0
     write: int = 0
+    read_ops: int | None = None
+    write_ops: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

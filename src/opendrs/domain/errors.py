@@ -47,3 +47,22 @@ class DriverError(OpendrsError):
     def __init__(self, message: str, *, transient: bool = False) -> None:
         self.transient = transient
         super().__init__(message)
+
+
+class StoreError(OpendrsError):
+    """The store could not read or write (its database is down, locked or full);
+    `transient` errors may succeed when retried."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        self.transient = transient
+        super().__init__(message)
+
+
+class PlanningError(OpendrsError):
+    """A solution cannot be turned into a safe action plan; `moves` names the
+    instances whose moves are at fault and the message says why."""
+
+    def __init__(self, problem: str, *, moves: tuple[str, ...] = ()) -> None:
+        self.problem = problem
+        self.moves = moves
+        super().__init__(problem)

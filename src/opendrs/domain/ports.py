@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from opendrs.domain.action import Action, ActionPlan, PlanState
 from opendrs.domain.alarm import Alarm, AlarmTransition
@@ -62,6 +62,16 @@ class CloudActions(Protocol):
     def set_host_state(self, host: str, state: HostState, reason: str | None = None) -> None: ...
 
 
+@runtime_checkable
+class OperationFinder(Protocol):
+    """Optional for a CloudActions driver: lets the applier find a migration it
+    started but could not journal before a crash, so it never starts it twice."""
+
+    def running_operation(self, instance: str) -> Operation | None:
+        """The migration of `instance` still running, if any."""
+        ...
+
+
 class CloudDriver(CloudInventory, StatsSource, CloudActions, Protocol):
     """Everything a cloud offers opendrs."""
 
@@ -80,7 +90,16 @@ class Bus(Protocol):
 
     def publish(self, subject: str, event: Event) -> None: ...
 
-    def subscribe(self, pattern: str, handler: Handler, group: str = "") -> Subscription: ...
+    def subscribe(self, pattern: str, handler: Handler, group: str = "") -> Subscription:
+        """Every subscription of a pattern gets each message; subscriptions sharing a
+        `group` share the messages (one member gets each), and a named group is durable
+        on the transports that can be (it gets what was published while it was away)."""
+        ...
+
+    def drain(self, timeout: float = 5.0) -> bool:
+        """Wait until what was published before the call has been handled by this bus's
+        subscriptions; False if that did not happen within `timeout` seconds."""
+        ...
 
     def close(self) -> None: ...
 
@@ -99,6 +118,10 @@ class ClusterRepository(Protocol):
 
     def update_metrics(self, entity: str, metrics: dict[str, float]) -> None:
         """Merge the latest metric values of a host or an instance."""
+        ...
+
+    def update_many_metrics(self, latest: Mapping[str, Mapping[str, float]]) -> None:
+        """`update_metrics` for many entities at once (one poll's worth)."""
         ...
 
     def get_host(self, name: str) -> Host: ...

@@ -1,0 +1,321 @@
+"""Local watermark alarms at the agent: a threshold on one meter that fires after
+`for_samples` breaching polls (consecutive, N of the last M, and/or lasting
+`for_seconds`) and clears, with hysteresis, once the value is back past `clear`
+for `clear_samples` polls. Thresholds may differ per instance or flavor, or come
+from the instance's metadata. Only changes of state are reported."""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from opendrs.agent.plugin import PollContext, PollResult, QuietHooks
+from opendrs.config import WatermarkOverride, WatermarkRule
+from opendrs.domain.alarm import AlarmState, AlarmTransition, Severity
+from opendrs.domain.counters import HostCounters, InstanceCounters
+from opendrs.domain.errors import InvalidInput
+from opendrs.domain.sample import EntityKind, Sample
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
+_KINDS = {"host": EntityKind.HOST, "instance": EntityKind.INSTANCE}
+
+# One watch per rule, entity and series (a device or interface's labels).
+_Key = tuple[str, str, tuple[tuple[str, str], ...]]
+_NO_LABELS: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(slots=True)
+class _Watch:
+    state: AlarmState = AlarmState.OK
+    streak: int = 0  # consecutive polls counting towards the next change of state
+    since: float = 0.0  # time of the first poll of the streak
+    history: int = 0  # last M outcomes as bits (newest lowest) for N-of-M
+
+
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    threshold: float
+    clear: float
+
+
+class _Compiled:
+    """A rule ready for the hot path: its comparison, overrides by instance and
+    flavor, and the window mask of its N-of-M count."""
+
+    __slots__ = ("beyond", "by_flavor", "by_instance", "mask", "plain", "rule", "severity")
+
+    def __init__(self, rule: WatermarkRule) -> None:
+        self.rule = rule
+        self.beyond = _OPS[rule.op]
+        self.severity = Severity(rule.severity)
+        self.by_instance: dict[str, WatermarkOverride] = {}
+        self.by_flavor: dict[str, WatermarkOverride] = {}
+        for override in rule.overrides:
+            if override.instance is not None:
+                self.by_instance[override.instance] = override
+            elif override.flavor is not None:
+                self.by_flavor[override.flavor] = override
+        window = rule.of_samples or rule.for_samples
+        self.mask = (1 << window) - 1
+        clear = rule.threshold if rule.clear is None else rule.clear
+        self.plain = _Limits(rule.threshold, clear)
+
+    def limits(
+        self, instance: InstanceCounters | None, labels: Mapping[str, str]
+    ) -> _Limits | None:
+        """The threshold and clear level for this entity, None if the rule is off for it."""
+        rule = self.rule
+        if instance is None:
+            return self.plain
+        override = self.by_instance.get(instance.instance)
+        if override is not None:
+            return self._overridden(override)
+        if rule.threshold_metadata is not None:
+            key = rule.threshold_metadata
+            if "{" in key:
+                try:
+                    key = key.format_map(labels)
+                except (KeyError, ValueError):
+                    key = ""
+            raw = instance.metadata.get(key) if key else None
+            if raw is not None:
+                try:
+                    limit = float(raw)
+                except ValueError:
+                    limit = math.nan
+                if math.isfinite(limit):
+                    threshold = limit * rule.metadata_factor
+                    factor = rule.metadata_clear_factor
+                    return _Limits(threshold, threshold if factor is None else limit * factor)
+        if instance.flavor:
+            override = self.by_flavor.get(instance.flavor)
+            if override is not None:
+                return self._overridden(override)
+        return self.plain
+
+    def _overridden(self, override: WatermarkOverride) -> _Limits | None:
+        if not override.enabled:
+            return None
+        threshold = self.rule.threshold if override.threshold is None else override.threshold
+        if override.clear is not None:
+            clear = override.clear
+        elif override.threshold is None:
+            clear = self.plain.clear
+        else:
+            clear = threshold
+        return _Limits(threshold, clear)
+
+
+class WatermarkPlugin(QuietHooks):
+    """Evaluates `rules` on every sample of their meter, per entity; reports
+    AlarmTransitions (ok → alarm, alarm → ok) with source `agent:<host>`.
+
+    In ok, a value beyond its threshold (by `op`) for `for_samples` consecutive
+    polls (or `for_samples` of the last `of_samples`), lasting `for_seconds` if
+    set, fires. In alarm, a value no longer beyond `clear` (the threshold when
+    unset) for `clear_samples` consecutive polls, lasting `clear_for_seconds` if
+    set, clears; a value between the two keeps the alarm (hysteresis).
+    """
+
+    name = "watermark"
+
+    def __init__(self, rules: Sequence[WatermarkRule]) -> None:
+        self._rules = _checked(rules)
+        self._compile()
+        self._watches: dict[_Key, _Watch] = {}
+
+    @property
+    def rules(self) -> list[WatermarkRule]:
+        return list(self._rules.values())
+
+    def replace_rules(self, rules: Sequence[WatermarkRule]) -> None:
+        """Use `rules` from now on; a rule whose identity (name, meter, entity, op)
+        did not change keeps its alarm states, the others start afresh.
+
+        Raises InvalidInput and keeps the current rules if the new ones are bad.
+        """
+        checked = _checked(rules)
+        kept = {
+            name
+            for name, rule in checked.items()
+            if name in self._rules and self._rules[name].identity == rule.identity
+        }
+        self._rules = checked
+        self._compile()
+        self._watches = {k: w for k, w in self._watches.items() if k[0] in kept}
+
+    def state(self, rule: str, entity: str, labels: dict[str, str] | None = None) -> AlarmState:
+        """The state of `rule` for `entity` (and a device's labels), ok if never seen."""
+        watch = self._watches.get((rule, entity, tuple(sorted((labels or {}).items()))))
+        return watch.state if watch is not None else AlarmState.OK
+
+    # --- hooks -----------------------------------------------------------
+
+    def on_cpu(
+        self, ctx: PollContext, instance: InstanceCounters, samples: Sequence[Sample]
+    ) -> None:
+        self._evaluate(ctx, samples, instance)
+
+    def on_ram(
+        self, ctx: PollContext, instance: InstanceCounters, samples: Sequence[Sample]
+    ) -> None:
+        self._evaluate(ctx, samples, instance)
+
+    def on_disk(
+        self, ctx: PollContext, instance: InstanceCounters, samples: Sequence[Sample]
+    ) -> None:
+        self._evaluate(ctx, samples, instance)
+
+    def on_volume(
+        self, ctx: PollContext, instance: InstanceCounters, samples: Sequence[Sample]
+    ) -> None:
+        self._evaluate(ctx, samples, instance)
+
+    def on_bandwidth(
+        self, ctx: PollContext, instance: InstanceCounters, samples: Sequence[Sample]
+    ) -> None:
+        self._evaluate(ctx, samples, instance)
+
+    def on_host(self, ctx: PollContext, host: HostCounters, samples: Sequence[Sample]) -> None:
+        self._evaluate(ctx, samples, None)
+
+    def on_poll_done(self, result: PollResult) -> None:
+        # Entities that left the host take their quiet watches with them; a watch in
+        # alarm is kept so the alarm is not silently forgotten.
+        seen = {s.entity for s in result.samples}
+        self._watches = {
+            k: w for k, w in self._watches.items() if k[1] in seen or w.state != AlarmState.OK
+        }
+
+    # --- evaluation ------------------------------------------------------
+
+    def _compile(self) -> None:
+        self._by_meter: dict[tuple[EntityKind, str], list[_Compiled]] = {}
+        for rule in self._rules.values():
+            key = (_KINDS[rule.entity], rule.meter)
+            self._by_meter.setdefault(key, []).append(_Compiled(rule))
+
+    def _evaluate(
+        self, ctx: PollContext, samples: Iterable[Sample], instance: InstanceCounters | None
+    ) -> None:
+        by_meter = self._by_meter
+        for sample in samples:
+            compiled = by_meter.get((sample.kind, sample.meter))
+            if compiled is None or not math.isfinite(sample.value):
+                continue
+            for rule in compiled:
+                limits = rule.limits(instance, sample.labels)
+                if limits is not None:
+                    self._step(ctx, rule, limits, sample)
+
+    def _step(self, ctx: PollContext, c: _Compiled, limits: _Limits, sample: Sample) -> None:
+        rule = c.rule
+        labels = tuple(sorted(sample.labels.items())) if sample.labels else _NO_LABELS
+        key = (rule.name, sample.entity, labels)
+        watch = self._watches.get(key)
+        if watch is None:
+            watch = self._watches[key] = _Watch()
+        value = sample.value * rule.scale
+        t = sample.time
+        if watch.state == AlarmState.OK:
+            breach = c.beyond(value, limits.threshold)
+            if rule.of_samples is not None and rule.of_samples > rule.for_samples:
+                watch.history = ((watch.history << 1) | breach) & c.mask
+                count = watch.history.bit_count()
+                if breach and count >= rule.for_samples:
+                    reason = (
+                        f"{rule.meter} {value:g} {rule.op} {limits.threshold:g} "
+                        f"in {count} of the last {rule.of_samples} poll(s)"
+                    )
+                    self._change(ctx, c, sample, value, watch, AlarmState.ALARM, reason)
+                return
+            if not breach:
+                watch.streak = 0
+                return
+            watch.streak += 1
+            if watch.streak == 1:
+                watch.since = t
+            lasted = t - watch.since
+            if watch.streak >= rule.for_samples and (
+                rule.for_seconds is None or lasted >= rule.for_seconds
+            ):
+                held = f" over {lasted:g} s" if rule.for_seconds is not None else ""
+                reason = (
+                    f"{rule.meter} {value:g} {rule.op} {limits.threshold:g} "
+                    f"for {watch.streak} poll(s){held}"
+                )
+                self._change(ctx, c, sample, value, watch, AlarmState.ALARM, reason)
+        else:
+            if c.beyond(value, limits.clear):
+                watch.streak = 0
+                return
+            watch.streak += 1
+            if watch.streak == 1:
+                watch.since = t
+            lasted = t - watch.since
+            if watch.streak >= rule.clear_samples and (
+                rule.clear_for_seconds is None or lasted >= rule.clear_for_seconds
+            ):
+                reason = (
+                    f"{rule.meter} {value:g} back within {limits.clear:g} "
+                    f"for {watch.streak} poll(s)"
+                )
+                self._change(ctx, c, sample, value, watch, AlarmState.OK, reason)
+
+    def _change(
+        self,
+        ctx: PollContext,
+        c: _Compiled,
+        sample: Sample,
+        value: float,
+        watch: _Watch,
+        wanted: AlarmState,
+        reason: str,
+    ) -> None:
+        previous = watch.state
+        watch.state = wanted
+        watch.streak = 0
+        watch.history = 0
+        ctx.report(
+            AlarmTransition(
+                rule=c.rule.name,
+                entity=sample.entity,
+                previous=previous,
+                current=wanted,
+                time=sample.time,
+                value=value,
+                severity=c.severity,
+                source=f"agent:{ctx.host}",
+                reason=reason,
+                labels={**sample.labels, "host": ctx.host, "meter": c.rule.meter},
+            )
+        )
+
+
+def _checked(rules: Sequence[WatermarkRule]) -> dict[str, WatermarkRule]:
+    by_name: dict[str, WatermarkRule] = {}
+    for rule in rules:
+        source = f"watermark rule {rule.name!r}"
+        if rule.name in by_name:
+            raise InvalidInput("two rules have this name", source=source, field="name")
+        if rule.clear is not None:
+            above = rule.op in (">", ">=")
+            if (above and rule.clear > rule.threshold) or (
+                not above and rule.clear < rule.threshold
+            ):
+                side = "at or below" if above else "at or above"
+                raise InvalidInput(
+                    f"clear {rule.clear:g} must be {side} the threshold {rule.threshold:g} "
+                    f"for op {rule.op!r}",
+                    source=source,
+                    field="clear",
+                )
+        by_name[rule.name] = rule
+    return by_name

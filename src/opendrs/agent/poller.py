@@ -1,0 +1,118 @@
+"""The agent of one host: each poll reads the host's and its instances' raw
+counters, derives Ceilometer samples and rates, and runs them through the
+plugin pipeline. A failing read costs only what it was reading."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable
+
+from opendrs.agent.meters import host_samples, instance_samples
+from opendrs.agent.pipeline import PluginPipeline
+from opendrs.agent.plugin import Hook, PollResult
+from opendrs.agent.rates import RateTable
+from opendrs.domain.clock import Clock
+from opendrs.domain.ports import StatsSource
+from opendrs.domain.sample import Sample
+
+log = logging.getLogger(__name__)
+
+_INSTANCE_HOOKS = (Hook.CPU, Hook.RAM, Hook.DISK, Hook.VOLUME, Hook.BANDWIDTH)
+
+
+class Agent:
+    """Polls `host` through `stats` and feeds `pipeline`."""
+
+    def __init__(
+        self,
+        host: str,
+        stats: StatsSource,
+        pipeline: PluginPipeline,
+        clock: Clock,
+        *,
+        rates: RateTable | None = None,
+    ) -> None:
+        self.host = host
+        self._stats = stats
+        self.pipeline = pipeline
+        self._clock = clock
+        self.rates = rates if rates is not None else RateTable()
+        self.polls = 0
+        self.failures: Counter[str] = Counter()
+
+    def poll_once(self) -> PollResult:
+        """One poll: samples of every instance, then of the host, through every plugin."""
+        run = self.pipeline.begin(self.host, self._clock.now())
+        samples: list[Sample] = []
+        errors: list[str] = []
+
+        try:
+            instances = self._stats.instance_counters(self.host)
+        except Exception as exc:
+            instances = None
+            self._failed("instance_counters", f"instance list of {self.host}: {exc}", errors)
+        for counters in instances or []:
+            try:
+                found = instance_samples(counters, self.rates, self.host)
+            except Exception as exc:
+                self._failed("instance", f"instance {counters.instance}: {exc}", errors)
+                continue
+            for hook in _INSTANCE_HOOKS:
+                group = found.by_hook[hook]
+                if group:
+                    run.call(hook, counters, group)
+            samples.extend(found.all)
+        if instances is not None:
+            self._forget_gone({c.instance for c in instances})
+        self._driver_errors(errors)
+
+        try:
+            host = self._stats.host_counters(self.host)
+            found_host = host_samples(host, self.rates)
+        except Exception as exc:
+            self._failed("host_counters", f"host {self.host}: {exc}", errors)
+        else:
+            if found_host:
+                run.call(Hook.HOST, host, found_host)
+            samples.extend(found_host)
+
+        self.polls += 1
+        return run.finish(samples, errors)
+
+    def run(self, interval: float, wait: Callable[[float], bool]) -> None:
+        """Poll, then `wait(interval)`, until it returns True (e.g. threading.Event.wait)."""
+        if interval <= 0:
+            raise ValueError(f"poll interval must be positive, got {interval}")
+        while True:
+            try:
+                self.poll_once()
+            except Exception:
+                self.failures["poll"] += 1
+                log.exception("poll of %s failed; carrying on", self.host)
+            if wait(interval):
+                return
+
+    def _failed(self, what: str, message: str, errors: list[str]) -> None:
+        self.failures[what] += 1
+        errors.append(message)
+        log.warning("agent %s: %s", self.host, message)
+
+    def _driver_errors(self, errors: list[str]) -> None:
+        # A driver that skips what it could not read (a domain that vanished
+        # mid-poll) may say so through an optional `drain_errors()`.
+        drain = getattr(self._stats, "drain_errors", None)
+        if not callable(drain):
+            return
+        try:
+            found = drain()
+        except Exception:
+            log.exception("agent %s: the driver's drain_errors failed", self.host)
+            return
+        for message in found:
+            self.failures["driver"] += 1
+            errors.append(str(message))
+
+    def _forget_gone(self, present: set[str]) -> None:
+        for entity in self.rates.entities() - present - {self.host}:
+            self.rates.forget(entity)

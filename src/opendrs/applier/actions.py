@@ -1,0 +1,167 @@
+"""What each action type does against the cloud driver: start, poll, and reconcile
+after a crash. Driver failures become outcomes here and never escape; journaling is
+the executor's business, so these functions never touch the repository."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from opendrs.domain.action import Action, ActionState, ActionType
+from opendrs.domain.errors import DriverError
+from opendrs.domain.host import HostState
+from opendrs.domain.ports import CloudActions, OperationFinder, OperationState
+
+log = logging.getLogger(__name__)
+
+OPERATION_ID = "operation_id"
+RESTARTED = "restarted"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Where an action stands after a driver call. `state` None means still running
+    (then `operation_id` names the migration to poll); `restart` asks the executor to
+    journal a restart and start the migration again."""
+
+    state: ActionState | None
+    message: str = ""
+    operation_id: str | None = None
+    restart: bool = False
+
+
+def _failed(message: str) -> Outcome:
+    return Outcome(ActionState.FAILED, message)
+
+
+class _Unexpected(Exception):
+    """A driver raised something other than DriverError (a bug in the driver)."""
+
+
+def _call(what: str, call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except DriverError:
+        raise
+    except Exception as error:
+        log.exception("driver call %s failed unexpectedly", what)
+        raise DriverError(f"{what}: unexpected driver error: {error!r}") from error
+
+
+def begin(driver: CloudActions, action: Action) -> Outcome:
+    """Do an action's first step; a migration first checks where its instance is."""
+    try:
+        if action.type == ActionType.MIGRATE:
+            return _begin_migration(driver, action)
+        if action.type == ActionType.CHANGE_NODE_STATE:
+            node = str(action.parameters["node"])
+            state = HostState(str(action.parameters["state"]))
+            reason = action.parameters.get("reason") or None
+            _call("set_host_state", lambda: driver.set_host_state(node, state, reason))
+            return Outcome(ActionState.SUCCEEDED, f"{node} is now {state.value}")
+        if action.type == ActionType.NOP:
+            return Outcome(ActionState.SUCCEEDED, "nothing to do")
+        return _failed(f"action type {action.type.value} is not supported by this applier")
+    except DriverError as error:
+        return _failed(str(error))
+    except (KeyError, ValueError) as error:
+        return _failed(f"bad action parameters: {error!r}")
+
+
+def _begin_migration(driver: CloudActions, action: Action) -> Outcome:
+    instance, source, destination = _route(action)
+    where = _call("locate", lambda: driver.locate(instance))
+    if where == destination:
+        return Outcome(ActionState.SUCCEEDED, f"{instance} is already on {destination}")
+    if where != source:
+        return _failed(_misplaced(instance, where, f"source {source}"))
+    return launch(driver, action)
+
+
+def launch(driver: CloudActions, action: Action) -> Outcome:
+    """Start the migration itself (its instance was found on the source)."""
+    try:
+        instance, _, destination = _route(action)
+        live = bool(action.parameters.get("live", True))
+        operation = _call(
+            "start_migration", lambda: driver.start_migration(instance, destination, live)
+        )
+    except DriverError as error:
+        return _failed(str(error))
+    return Outcome(None, f"migrating (operation {operation})", operation_id=operation)
+
+
+def poll(driver: CloudActions, action: Action) -> Outcome:
+    """How a running migration is going; a lost operation is settled by locating the VM."""
+    operation_id = str(action.parameters[OPERATION_ID])
+    try:
+        operation = _call("operation", lambda: driver.operation(operation_id))
+    except DriverError as error:
+        if error.transient:
+            return Outcome(None, action.message, operation_id=operation_id)
+        return _settle_by_location(driver, action, f"operation {operation_id}: {error}")
+    if operation.state == OperationState.RUNNING:
+        return Outcome(None, action.message, operation_id=operation_id)
+    if operation.state == OperationState.SUCCEEDED:
+        _, _, destination = _route(action)
+        return Outcome(ActionState.SUCCEEDED, f"migrated to {destination}")
+    return _failed(operation.message or f"operation {operation_id} failed")
+
+
+def reconcile(driver: CloudActions, action: Action) -> Outcome:
+    """Settle an action journaled ONGOING whose outcome was lost in a crash."""
+    if action.type != ActionType.MIGRATE:
+        # Host state changes are idempotent and nops trivial: do them again.
+        return begin(driver, action)
+    if action.parameters.get(OPERATION_ID):
+        return poll(driver, action)
+    instance, source, destination = _route(action)
+    try:
+        if isinstance(driver, OperationFinder):
+            running = _call("running_operation", lambda: driver.running_operation(instance))
+            if running is not None and running.state == OperationState.RUNNING:
+                return Outcome(None, f"migrating (operation {running.id})", running.id)
+        where = _call("locate", lambda: driver.locate(instance))
+    except DriverError as error:
+        if error.transient:
+            return Outcome(None, action.message)
+        return _failed(f"could not reconcile after a restart: {error}")
+    if where == destination:
+        return Outcome(ActionState.SUCCEEDED, f"found on {destination} after a restart")
+    if where != source:
+        return _failed(_misplaced(instance, where, f"{source} or {destination}"))
+    if action.parameters.get(RESTARTED) and not isinstance(driver, OperationFinder):
+        # Without a way to see running operations a second restart could start the
+        # same migration twice; a person has to look.
+        return _failed(
+            f"interrupted twice while starting; cannot tell whether {instance} is migrating"
+        )
+    return Outcome(None, "restarting after an interruption", restart=True)
+
+
+def _settle_by_location(driver: CloudActions, action: Action, problem: str) -> Outcome:
+    instance, _, destination = _route(action)
+    try:
+        where = _call("locate", lambda: driver.locate(instance))
+    except DriverError as error:
+        return _failed(f"{problem}; locate failed too: {error}")
+    if where == destination:
+        return Outcome(ActionState.SUCCEEDED, f"migrated to {destination} ({problem})")
+    return _failed(problem)
+
+
+def _route(action: Action) -> tuple[str, str, str]:
+    instance, source, destination = action.instance, action.source, action.destination
+    if instance is None or source is None or destination is None:
+        raise KeyError("migrate needs instance, source and destination")
+    return instance, source, destination
+
+
+def _misplaced(instance: str, where: str | None, expected: str) -> str:
+    if where is None:
+        return f"{instance} is gone"
+    return f"{instance} is on {where}, expected on {expected}"

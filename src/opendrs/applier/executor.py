@@ -1,0 +1,330 @@
+"""The journaled plan executor: runs action plans round by round through the cloud
+driver within per-host and global limits, writes every transition to the journal
+before and after each driver call, and resumes plans a crash left running."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+
+from opendrs.applier import actions
+from opendrs.applier.summary import describe, outcome
+from opendrs.domain.action import (
+    Action,
+    ActionPlan,
+    ActionState,
+    ActionType,
+    PlanLimits,
+    PlanState,
+)
+from opendrs.domain.clock import Clock
+from opendrs.domain.errors import InvalidInput
+from opendrs.domain.ports import CloudActions, PlanRepository
+
+log = logging.getLogger(__name__)
+
+TransitionHook = Callable[[ActionPlan, Action | None], None]
+"""Called after each journaled transition: (plan, action), or (plan, None) when the
+plan itself changed state."""
+
+_ACTIVE = (PlanState.ONGOING, PlanState.CANCELLING)
+_ALL_PLANS = 1_000_000
+
+
+@dataclass
+class _Load:
+    """Migrations in flight, by source host, by destination host and in all."""
+
+    sources: Counter[str] = field(default_factory=Counter)
+    destinations: Counter[str] = field(default_factory=Counter)
+    total: int = 0
+
+    def add(self, action: Action) -> None:
+        self.sources[action.source or ""] += 1
+        self.destinations[action.destination or ""] += 1
+        self.total += 1
+
+    def add_plan(self, plan: ActionPlan) -> None:
+        for action in plan.actions:
+            if action.type == ActionType.MIGRATE and action.state == ActionState.ONGOING:
+                self.add(action)
+
+    def allows(self, action: Action, limits: PlanLimits) -> bool:
+        return (
+            self.total < limits.max_parallel
+            and self.sources[action.source or ""] < limits.max_per_source
+            and self.destinations[action.destination or ""] < limits.max_per_destination
+        )
+
+
+class PlanExecutor:
+    """Step-driven: nothing runs until `advance` is called, so the simulator and the
+    tests own time. All state lives in the repository; a new executor over the same
+    repository and cloud carries on where a crashed one stopped (see `resume`)."""
+
+    def __init__(
+        self,
+        plans: PlanRepository,
+        driver: CloudActions,
+        clock: Clock,
+        limits: PlanLimits | None = None,
+        on_transition: TransitionHook | None = None,
+    ) -> None:
+        self._plans = plans
+        self._driver = driver
+        self._clock = clock
+        self._limits = limits or PlanLimits()
+        self._on_transition = on_transition
+        self.hook_failures = 0
+        self.plan_failures = 0
+
+    # --- commands --------------------------------------------------------
+
+    def start(self, plan_id: str) -> ActionPlan:
+        """Move a RECOMMENDED or PENDING plan to ONGOING; `advance` then runs it."""
+        plan = self._plans.get_plan(plan_id)
+        _validate(plan)
+        if plan.state == PlanState.RECOMMENDED:
+            plan = self._set_state(plan, PlanState.PENDING, "approved")
+        plan = self._set_state(plan, PlanState.ONGOING, "started")
+        return self._conclude(plan)
+
+    def advance(self, plan_id: str) -> ActionPlan:
+        """One round: settle what is in flight, then start what is ready."""
+        plan = self._plans.get_plan(plan_id)
+        if plan.state not in _ACTIVE:
+            return plan
+        plan = self._settle(plan, [a for a in plan.actions if a.state == ActionState.ONGOING])
+        if plan.state == PlanState.ONGOING:
+            plan = self._start_ready(plan)
+        return self._conclude(plan)
+
+    def advance_all(self) -> list[ActionPlan]:
+        """One round of every running plan, oldest first; a plan that raises is logged,
+        counted and left for the next round."""
+        advanced: list[ActionPlan] = []
+        for plan in self._active_plans():
+            try:
+                advanced.append(self.advance(plan.id))
+            except Exception:
+                self.plan_failures += 1
+                log.exception("advancing action plan %s failed", plan.id)
+        return advanced
+
+    def cancel(self, plan_id: str) -> ActionPlan:
+        """No new action starts, pending ones are cancelled, running ones finish; the
+        plan ends CANCELLED once nothing is in flight."""
+        plan = self._plans.get_plan(plan_id)
+        if plan.state in (PlanState.RECOMMENDED, PlanState.PENDING):
+            plan = self._cancel_pending(plan)
+            return self._set_state(plan, PlanState.CANCELLED, "cancelled before it started")
+        if plan.state != PlanState.CANCELLING:
+            plan = self._set_state(plan, PlanState.CANCELLING, "cancelling")
+        plan = self._cancel_pending(plan)
+        return self._conclude(plan)
+
+    def resume(self) -> list[ActionPlan]:
+        """After a restart: start plans left PENDING (approved, not yet running) and
+        reconcile every action a crash left ONGOING without a known operation against
+        the cloud, so each VM moves exactly once."""
+        for pending in self._plans.list_plans([PlanState.PENDING], limit=_ALL_PLANS):
+            try:
+                self.start(pending.id)
+            except Exception:
+                self.plan_failures += 1
+                log.exception("starting pending action plan %s failed", pending.id)
+        resumed: list[ActionPlan] = []
+        for plan in self._active_plans():
+            lost = [
+                a
+                for a in plan.actions
+                if a.state == ActionState.ONGOING and not a.parameters.get(actions.OPERATION_ID)
+            ]
+            try:
+                resumed.append(self._conclude(self._settle(plan, lost)))
+            except Exception:
+                self.plan_failures += 1
+                log.exception("resuming action plan %s failed", plan.id)
+        return resumed
+
+    # --- rounds ----------------------------------------------------------
+
+    def _settle(self, plan: ActionPlan, running: Iterable[Action]) -> ActionPlan:
+        for action in list(running):
+            if action.parameters.get(actions.OPERATION_ID):
+                result = actions.poll(self._driver, action)
+            else:
+                result = actions.reconcile(self._driver, action)
+            plan = self._apply(plan, action, result)
+        return plan
+
+    def _start_ready(self, plan: ActionPlan) -> ActionPlan:
+        limits = plan.limits.tightest(self._limits)
+        load = _Load()
+        for other in self._active_plans():
+            if other.id != plan.id:
+                load.add_plan(other)
+        load.add_plan(plan)
+        progressed = True
+        while progressed:
+            progressed = False
+            by_id = {a.id: a for a in plan.actions}
+            for action_id in [a.id for a in plan.actions]:
+                action = by_id[action_id]
+                if action.state != ActionState.PENDING:
+                    continue
+                parents = [by_id[p] for p in action.parents]
+                broken = next(
+                    (p for p in parents if p.finished and p.state != ActionState.SUCCEEDED), None
+                )
+                if broken is not None:
+                    plan = self._skip(plan, action, broken)
+                    by_id = {a.id: a for a in plan.actions}
+                    progressed = True
+                    continue
+                if any(p.state != ActionState.SUCCEEDED for p in parents):
+                    continue
+                if action.type == ActionType.MIGRATE and not load.allows(action, limits):
+                    continue
+                plan = self._run(plan, action)
+                by_id = {a.id: a for a in plan.actions}
+                if by_id[action_id].state == ActionState.ONGOING:
+                    load.add(action)
+                progressed = True
+        return plan
+
+    def _run(self, plan: ActionPlan, action: Action) -> ActionPlan:
+        ongoing = action.moved_to(ActionState.ONGOING, self._clock.now(), "starting")
+        plan = self._journal(plan, ongoing)
+        return self._apply(plan, ongoing, actions.begin(self._driver, ongoing))
+
+    def _apply(self, plan: ActionPlan, action: Action, result: actions.Outcome) -> ActionPlan:
+        if result.restart:
+            marked = replace(
+                action,
+                parameters={**action.parameters, actions.RESTARTED: True},
+                message=result.message,
+            )
+            plan = self._journal(plan, marked, transition=False)
+            action, result = marked, actions.launch(self._driver, marked)
+        if result.state is None:
+            known = action.parameters.get(actions.OPERATION_ID)
+            if result.operation_id and result.operation_id != known:
+                started = replace(
+                    action,
+                    parameters={**action.parameters, actions.OPERATION_ID: result.operation_id},
+                    message=result.message,
+                )
+                plan = self._journal(plan, started, transition=False)
+            return plan
+        finished = action.moved_to(result.state, self._clock.now(), result.message)
+        if result.state == ActionState.FAILED:
+            log.warning("action %s failed: %s", describe(action), result.message)
+        return self._journal(plan, finished)
+
+    def _skip(self, plan: ActionPlan, action: Action, parent: Action) -> ActionPlan:
+        if parent.state == ActionState.SKIPPED:
+            why = parent.message
+        else:
+            why = f"{describe(parent)} {parent.state.value.lower()}"
+        skipped = action.moved_to(ActionState.SKIPPED, self._clock.now(), why)
+        return self._journal(plan, skipped)
+
+    def _cancel_pending(self, plan: ActionPlan) -> ActionPlan:
+        for action in plan.actions:
+            if action.state == ActionState.PENDING:
+                cancelled = action.moved_to(ActionState.CANCELLED, self._clock.now(), "cancelled")
+                plan = self._journal(plan, cancelled)
+        return plan
+
+    def _conclude(self, plan: ActionPlan) -> ActionPlan:
+        if plan.state not in _ACTIVE:
+            return plan
+        if any(a.state == ActionState.ONGOING for a in plan.actions):
+            return plan
+        if plan.state == PlanState.CANCELLING:
+            plan = self._cancel_pending(plan)
+            return self._set_state(plan, PlanState.CANCELLED, outcome(plan))
+        if not all(a.finished for a in plan.actions):
+            return plan
+        if all(a.state == ActionState.SUCCEEDED for a in plan.actions):
+            return self._set_state(plan, PlanState.SUCCEEDED, outcome(plan))
+        return self._set_state(plan, PlanState.FAILED, outcome(plan))
+
+    # --- journal and notifications -------------------------------------------
+
+    def _active_plans(self) -> list[ActionPlan]:
+        found = self._plans.list_plans(list(_ACTIVE), limit=_ALL_PLANS)
+        return sorted(found, key=lambda p: p.created_at)
+
+    def _journal(self, plan: ActionPlan, action: Action, *, transition: bool = True) -> ActionPlan:
+        if action.plan_id != plan.id:
+            action = replace(action, plan_id=plan.id)
+        self._plans.journal_action(action)
+        plan = plan.with_action(action)
+        if transition:
+            self._notify(plan, action)
+        return plan
+
+    def _set_state(self, plan: ActionPlan, state: PlanState, message: str) -> ActionPlan:
+        moved = plan.moved_to(state, message)
+        self._plans.set_plan_state(plan.id, state, message)
+        self._notify(moved, None)
+        return moved
+
+    def _notify(self, plan: ActionPlan, action: Action | None) -> None:
+        if self._on_transition is None:
+            return
+        try:
+            self._on_transition(plan, action)
+        except Exception:
+            self.hook_failures += 1
+            log.exception("on_transition hook failed for plan %s", plan.id)
+
+
+def _validate(plan: ActionPlan) -> None:
+    """A plan must be a DAG over its own actions, and migrations must say what moves where."""
+    source = f"action plan {plan.id}"
+    ids = {a.id for a in plan.actions}
+    for index, action in enumerate(plan.actions):
+        for parent in action.parents:
+            if parent not in ids:
+                raise InvalidInput(
+                    f"unknown parent {parent!r}", source=source, field=f"actions[{index}].parents"
+                )
+        if action.type == ActionType.MIGRATE and None in (
+            action.instance,
+            action.source,
+            action.destination,
+        ):
+            raise InvalidInput(
+                "migrate needs instance, source and destination",
+                source=source,
+                field=f"actions[{index}].parameters",
+            )
+    parents = {a.id: a.parents for a in plan.actions}
+    visiting: set[str] = set()
+    done: set[str] = set()
+
+    def visit(node: str) -> None:
+        # Iterative to stay clear of the recursion limit on long chains.
+        stack = [(node, iter(parents[node]))]
+        visiting.add(node)
+        while stack:
+            current, children = stack[-1]
+            nxt = next(children, None)
+            if nxt is None:
+                stack.pop()
+                visiting.discard(current)
+                done.add(current)
+            elif nxt in visiting:
+                raise InvalidInput(f"action {nxt} depends on itself", source=source)
+            elif nxt not in done:
+                visiting.add(nxt)
+                stack.append((nxt, iter(parents[nxt])))
+
+    for action_id in parents:
+        if action_id not in done:
+            visit(action_id)

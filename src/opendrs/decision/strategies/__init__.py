@@ -1,0 +1,1 @@
+"""Built-in strategies; more are found through the `opendrs.strategies` entry points."""

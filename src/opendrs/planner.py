@@ -1,0 +1,608 @@
+"""The planner: turns a strategy's Solution into an ActionPlan whose DAG keeps every
+state the cluster can pass through (any set of ready actions running at once, a
+migrating VM counted on both hosts) within capacity and hard server-group policy."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from opendrs.domain.action import Action, ActionPlan, ActionType, PlanLimits, PlanState
+from opendrs.domain.cluster import Cluster
+from opendrs.domain.errors import PlanningError
+from opendrs.domain.event import new_id
+from opendrs.domain.host import Host, HostState
+from opendrs.domain.instance import GroupPolicy, Instance
+from opendrs.domain.solution import HostChange, Move, Solution
+
+__all__ = ["PlanLimits", "build_plan", "capacity", "usage"]
+
+# The two dimensions capacity is checked in, and how a shortfall reads.
+_UNITS = ("vCPU", "MB RAM")
+_EPSILON = 1e-9
+# Nodes the order search may visit before it gives up; small plans never get close.
+_SEARCH_BUDGET = 20_000
+_DRAINING_STATES = frozenset({HostState.DISABLED, HostState.MAINTENANCE})
+
+Amounts = tuple[float, float]
+
+
+def capacity(host: Host) -> Amounts:
+    """What a host may hold: vCPUs and RAM times their allocation ratios, less reserved."""
+    return (
+        host.vcpus * host.cpu_allocation_ratio - host.reserved_host_cpus,
+        host.memory_mb * host.ram_allocation_ratio - host.reserved_host_memory_mb,
+    )
+
+
+def usage(instance: Instance) -> Amounts:
+    """What an instance takes from its host: its flavor's vCPUs and RAM."""
+    return (float(instance.vcpus), float(instance.memory_mb))
+
+
+def build_plan(
+    solution: Solution, cluster: Cluster, limits: PlanLimits, audit_id: str, now: float
+) -> ActionPlan:
+    """Order `solution` on `cluster` into an action plan; raises PlanningError (naming the
+    moves and why) when the target is unsafe or no safe order exists."""
+    message = "; ".join(solution.explanations)
+    if solution.empty:
+        return ActionPlan(
+            audit_id=audit_id,
+            actions=(),
+            state=PlanState.SUCCEEDED,
+            efficacy=dict(solution.efficacy),
+            message=message or "nothing to do",
+            created_at=now,
+            limits=limits,
+        )
+    moves = _checked_moves(solution.moves, cluster)
+    changes = _checked_changes(solution.host_changes, cluster)
+    _check_target(moves, changes, cluster)
+    order = _find_order(moves, cluster)
+    graph = _Graph()
+    _link_moves(graph, order, moves, cluster)
+    _link_host_changes(graph, moves, changes)
+    actions = graph.actions()
+    return ActionPlan(
+        audit_id=audit_id,
+        actions=actions,
+        efficacy=dict(solution.efficacy),
+        message=message,
+        created_at=now,
+        limits=limits,
+    )
+
+
+# --- checks on the input -------------------------------------------------
+
+
+def _describe(move: Move) -> str:
+    return f"{move.instance} ({move.source}→{move.destination})"
+
+
+def _checked_moves(moves: Sequence[Move], cluster: Cluster) -> tuple[Move, ...]:
+    seen: set[str] = set()
+    for move in moves:
+        name = move.instance
+        problem = ""
+        instance = cluster.instances.get(name)
+        if instance is None:
+            problem = "the instance is not in the cluster"
+        elif name in seen:
+            problem = "the instance is moved more than once"
+        elif move.source not in cluster.hosts:
+            problem = f"source host {move.source!r} is not in the cluster"
+        elif move.destination not in cluster.hosts:
+            problem = f"destination host {move.destination!r} is not in the cluster"
+        elif move.source == move.destination:
+            problem = "source and destination are the same host"
+        elif instance.host != move.source:
+            problem = f"the instance runs on {instance.host!r}, not on the source"
+        elif not instance.movable:
+            problem = "the instance is marked never_migrate"
+        if problem:
+            raise PlanningError(f"move {_describe(move)}: {problem}", moves=(name,))
+        seen.add(name)
+    return tuple(moves)
+
+
+def _checked_changes(changes: Sequence[HostChange], cluster: Cluster) -> tuple[HostChange, ...]:
+    for change in changes:
+        if change.host not in cluster.hosts:
+            raise PlanningError(
+                f"host change {change.host}→{change.state.value}: host is not in the cluster"
+            )
+    return tuple(changes)
+
+
+def _final_state(host: str, changes: Sequence[HostChange], cluster: Cluster) -> HostState:
+    state = cluster.hosts[host].state
+    for change in changes:
+        if change.host == host:
+            state = change.state
+    return state
+
+
+def _policy_groups(instance: Instance, cluster: Cluster, policy: GroupPolicy) -> list[str]:
+    return [
+        g for g in instance.groups if g in cluster.groups and cluster.groups[g].policy == policy
+    ]
+
+
+def _check_target(moves: Sequence[Move], changes: Sequence[HostChange], cluster: Cluster) -> None:
+    """The end state must be safe before any order can be: hosts that receive VMs are
+    enabled and big enough, powered-off hosts are empty, group policies hold."""
+    placement = {name: i.host for name, i in cluster.instances.items()}
+    for move in moves:
+        placement[move.instance] = move.destination
+
+    for move in moves:
+        state = _final_state(move.destination, changes, cluster)
+        if state != HostState.ENABLED:
+            raise PlanningError(
+                f"move {_describe(move)}: destination {move.destination} ends the plan "
+                f"{state.value}; only enabled hosts take instances",
+                moves=(move.instance,),
+            )
+
+    for change in changes:
+        if change.state != HostState.OFF:
+            continue
+        staying = sorted(
+            name
+            for name, i in cluster.instances.items()
+            if i.host == change.host and placement[name] == change.host
+        )
+        if staying:
+            raise PlanningError(
+                f"powering off {change.host} would stop {', '.join(staying)}, "
+                "which the plan leaves there"
+            )
+
+    for host in sorted({m.destination for m in moves}):
+        room = _room_after(host, placement, cluster)
+        if any(r < -_EPSILON for r in room):
+            landing = tuple(m.instance for m in moves if m.destination == host)
+            raise PlanningError(
+                f"host {host} would be over capacity after the plan by "
+                f"{_shortfall(room)}; moves onto it: {', '.join(landing)}",
+                moves=landing,
+            )
+
+    for move in moves:
+        instance = cluster.instances[move.instance]
+        for group in _policy_groups(instance, cluster, GroupPolicy.ANTI_AFFINITY):
+            partners = sorted(
+                name
+                for name, i in cluster.instances.items()
+                if name != move.instance
+                and group in i.groups
+                and placement[name] == move.destination
+            )
+            if partners:
+                raise PlanningError(
+                    f"move {_describe(move)} breaks anti-affinity group {group}: "
+                    f"{', '.join(partners)} would share {move.destination}",
+                    moves=(move.instance, *partners),
+                )
+        for group in _policy_groups(instance, cluster, GroupPolicy.AFFINITY):
+            members = [n for n, i in cluster.instances.items() if group in i.groups]
+            together_before = len({cluster.instances[n].host for n in members}) == 1
+            together_after = len({placement[n] for n in members}) == 1
+            if together_before and not together_after:
+                raise PlanningError(
+                    f"move {_describe(move)} splits affinity group {group} "
+                    f"({', '.join(sorted(members))})",
+                    moves=(move.instance,),
+                )
+
+
+def _room_after(host: str, placement: Mapping[str, str], cluster: Cluster) -> Amounts:
+    cpu, ram = capacity(cluster.hosts[host])
+    for name, where in placement.items():
+        if where == host:
+            used = usage(cluster.instances[name])
+            cpu, ram = cpu - used[0], ram - used[1]
+    return (cpu, ram)
+
+
+def _leave(names: Sequence[str]) -> str:
+    return f"{', '.join(names)} {'leaves' if len(names) == 1 else 'leave'}"
+
+
+def _shortfall(room: Sequence[float]) -> str:
+    parts = [f"{-r:g} {unit}" for r, unit in zip(room, _UNITS, strict=True) if r < -_EPSILON]
+    return " and ".join(parts)
+
+
+# --- a safe sequential order ---------------------------------------------
+
+
+@dataclass
+class _Progress:
+    """Where a sequential run of the moves has got to: which are done, in what
+    order, and the free room each host has left."""
+
+    moves: Sequence[Move]
+    sizes: Sequence[Amounts]
+    blockers: Sequence[frozenset[int]]
+    room: dict[str, list[float]]
+    done: frozenset[int] = frozenset()
+    order: list[int] = field(default_factory=list)
+    outgoing: dict[str, int] = field(default_factory=dict)
+
+    def copy(self) -> _Progress:
+        return _Progress(
+            self.moves,
+            self.sizes,
+            self.blockers,
+            {h: list(r) for h, r in self.room.items()},
+            self.done,
+            list(self.order),
+            dict(self.outgoing),
+        )
+
+    @property
+    def complete(self) -> bool:
+        return len(self.done) == len(self.moves)
+
+    def fits(self, i: int) -> bool:
+        room = self.room[self.moves[i].destination]
+        return all(r + _EPSILON >= s for r, s in zip(room, self.sizes[i], strict=True))
+
+    def feasible(self, i: int) -> bool:
+        return i not in self.done and self.blockers[i] <= self.done and self.fits(i)
+
+    def safe(self, i: int) -> bool:
+        # A destination nothing will leave can take all its remaining arrivals in any
+        # order (its end state fits), so moving there never costs another move its room.
+        return self.outgoing.get(self.moves[i].destination, 0) == 0
+
+    def apply(self, i: int) -> None:
+        move, size = self.moves[i], self.sizes[i]
+        dst, src = self.room[move.destination], self.room[move.source]
+        for d in range(len(size)):
+            dst[d] -= size[d]
+            src[d] += size[d]
+        self.outgoing[move.source] -= 1
+        self.done = self.done | {i}
+        self.order.append(i)
+
+    def run_safe(self) -> None:
+        progressed = True
+        while progressed:
+            progressed = False
+            for i in range(len(self.moves)):
+                if self.feasible(i) and self.safe(i):
+                    self.apply(i)
+                    progressed = True
+
+    def candidates(self) -> list[int]:
+        return [i for i in range(len(self.moves)) if self.feasible(i)]
+
+
+def _sizes(moves: Sequence[Move], cluster: Cluster) -> list[Amounts]:
+    return [usage(cluster.instances[m.instance]) for m in moves]
+
+
+def _initial_room(cluster: Cluster) -> dict[str, list[float]]:
+    room = {name: list(capacity(h)) for name, h in cluster.hosts.items()}
+    for instance in cluster.instances.values():
+        if instance.host in room:
+            for d, amount in enumerate(usage(instance)):
+                room[instance.host][d] -= amount
+    return room
+
+
+def _anti_affinity_blockers(moves: Sequence[Move], cluster: Cluster) -> list[frozenset[int]]:
+    """For each move, the moves of its anti-affinity partners that must have left its
+    destination first (a migrating VM is on both hosts until it finishes)."""
+    index = {m.instance: i for i, m in enumerate(moves)}
+    blockers: list[frozenset[int]] = []
+    for move in moves:
+        instance = cluster.instances[move.instance]
+        found: set[int] = set()
+        for group in _policy_groups(instance, cluster, GroupPolicy.ANTI_AFFINITY):
+            for name, other in cluster.instances.items():
+                partner = name != move.instance and group in other.groups
+                if partner and other.host == move.destination and name in index:
+                    found.add(index[name])
+        blockers.append(frozenset(found))
+    return blockers
+
+
+def _find_order(moves: Sequence[Move], cluster: Cluster) -> list[int]:
+    """A sequence in which each move fits on arrival; safe moves are taken greedily,
+    and a depth-first search with memory of dead ends handles moves that wait on
+    each other (swaps that need slack elsewhere)."""
+    outgoing: dict[str, int] = {}
+    for m in moves:
+        outgoing[m.source] = outgoing.get(m.source, 0) + 1
+    start = _Progress(
+        moves,
+        _sizes(moves, cluster),
+        _anti_affinity_blockers(moves, cluster),
+        _initial_room(cluster),
+        outgoing=outgoing,
+    )
+    start.run_safe()
+    if start.complete:
+        return start.order
+    stuck = start
+    dead_ends: set[frozenset[int]] = set()
+    stack: list[tuple[_Progress, Iterator[int]]] = [(start, iter(start.candidates()))]
+    budget = _SEARCH_BUDGET
+    while stack and budget > 0:
+        progress, choices = stack[-1]
+        choice = next(choices, None)
+        if choice is None:
+            dead_ends.add(progress.done)
+            stack.pop()
+            continue
+        budget -= 1
+        child = progress.copy()
+        child.apply(choice)
+        child.run_safe()
+        if child.complete:
+            return child.order
+        if child.done in dead_ends:
+            continue
+        if len(child.done) > len(stuck.done):
+            stuck = child
+        stack.append((child, iter(child.candidates())))
+    raise _no_order(stuck, exhausted=budget <= 0)
+
+
+def _no_order(progress: _Progress, *, exhausted: bool) -> PlanningError:
+    waiting = [i for i in range(len(progress.moves)) if i not in progress.done]
+    reasons: list[str] = []
+    for i in waiting:
+        move = progress.moves[i]
+        blocked_by = [progress.moves[b].instance for b in progress.blockers[i] - progress.done]
+        if blocked_by:
+            reasons.append(
+                f"{_describe(move)} waits for anti-affinity partner(s) "
+                f"{', '.join(blocked_by)} to leave {move.destination}"
+            )
+            continue
+        room = progress.room[move.destination]
+        need = progress.sizes[i]
+        leaving = [
+            progress.moves[j].instance
+            for j in waiting
+            if j != i and progress.moves[j].source == move.destination
+        ]
+        short = _shortfall([r - n for r, n in zip(room, need, strict=True)])
+        if short:
+            reasons.append(
+                f"{_describe(move)} lacks {short} on {move.destination} until "
+                + (_leave(leaving) if leaving else "room is freed")
+            )
+        else:
+            reasons.append(f"{_describe(move)} could start but no complete order was found")
+    head = (
+        "no safe order found within the search budget"
+        if exhausted
+        else "no order of the moves keeps every host within capacity and policy"
+    )
+    return PlanningError(
+        f"{head}: {'; '.join(reasons)}",
+        moves=tuple(progress.moves[i].instance for i in waiting),
+    )
+
+
+# --- the dependency graph --------------------------------------------------
+
+
+@dataclass
+class _Node:
+    kind: ActionType
+    parameters: dict[str, object]
+    reason: str
+    rank: int
+    id: str = field(default_factory=new_id)
+    parents: dict[int, str] = field(default_factory=dict)
+
+
+class _Graph:
+    """Nodes 0..n-1 are the moves, then the host changes; parents carry why."""
+
+    def __init__(self) -> None:
+        self.nodes: list[_Node] = []
+
+    def add(self, node: _Node) -> int:
+        self.nodes.append(node)
+        return len(self.nodes) - 1
+
+    def link(self, child: int, parent: int, why: str) -> None:
+        if child != parent and parent not in self.nodes[child].parents:
+            self.nodes[child].parents[parent] = why
+
+    def actions(self) -> tuple[Action, ...]:
+        order = _topological(self.nodes)
+        result: list[Action] = []
+        for index in order:
+            node = self.nodes[index]
+            waits = [why for why in node.parents.values() if why]
+            explanation = node.reason + (f" (after {'; '.join(waits)})" if waits else "")
+            result.append(
+                Action(
+                    type=node.kind,
+                    parameters=node.parameters,
+                    parents=tuple(self.nodes[p].id for p in node.parents),
+                    explanation=explanation,
+                    id=node.id,
+                )
+            )
+        return tuple(result)
+
+
+def _topological(nodes: Sequence[_Node]) -> list[int]:
+    children: dict[int, list[int]] = {i: [] for i in range(len(nodes))}
+    waiting = [len(n.parents) for n in nodes]
+    for i, node in enumerate(nodes):
+        for p in node.parents:
+            children[p].append(i)
+    ready = [(nodes[i].rank, i) for i in range(len(nodes)) if waiting[i] == 0]
+    heapq.heapify(ready)
+    order: list[int] = []
+    while ready:
+        _, i = heapq.heappop(ready)
+        order.append(i)
+        for c in children[i]:
+            waiting[c] -= 1
+            if waiting[c] == 0:
+                heapq.heappush(ready, (nodes[c].rank, c))
+    if len(order) < len(nodes):
+        raise _cycle_error(nodes, [i for i in range(len(nodes)) if waiting[i] > 0])
+    return order
+
+
+def _cycle_error(nodes: Sequence[_Node], left: Sequence[int]) -> PlanningError:
+    remaining = set(left)
+    # Walk parents inside the unresolved set until a node repeats: that is a cycle.
+    path: list[int] = []
+    seen: dict[int, int] = {}
+    current = left[0]
+    while current not in seen:
+        seen[current] = len(path)
+        path.append(current)
+        current = next(p for p in nodes[current].parents if p in remaining)
+    cycle = path[seen[current] :]
+    steps = [
+        f"{_node_label(nodes[i])} needs {_node_label(nodes[p])} first: "
+        f"{nodes[i].parents[p] or 'ordered after it'}"
+        for i, p in zip(cycle, cycle[1:] + cycle[:1], strict=True)
+    ]
+    names = tuple(
+        str(nodes[i].parameters["instance"]) for i in cycle if "instance" in nodes[i].parameters
+    )
+    return PlanningError("the plan's order is circular: " + "; ".join(steps), moves=names)
+
+
+def _node_label(node: _Node) -> str:
+    p = node.parameters
+    if node.kind == ActionType.MIGRATE:
+        return f"migrate {p['instance']} ({p['source']}→{p['destination']})"
+    return f"{p['node']}→{p['state']}"
+
+
+@dataclass
+class _Chunk:
+    """Room on a host in one dimension, freed by `owner` (None: free from the start)."""
+
+    owner: int | None
+    amount: float
+
+
+def _link_moves(
+    graph: _Graph, order: Sequence[int], moves: Sequence[Move], cluster: Cluster
+) -> None:
+    """Create the move nodes and their parents by a ledger of room: each arrival takes
+    room that was free from the start or freed by specific departures, and depends on
+    exactly those departures. Room is never handed out twice, so any set of moves that
+    may run together fits, whatever order they finish in."""
+    rank = {i: position for position, i in enumerate(order)}
+    for i, move in enumerate(moves):
+        instance = cluster.instances[move.instance]
+        graph.add(
+            _Node(
+                kind=ActionType.MIGRATE,
+                parameters={
+                    "instance": move.instance,
+                    "source": move.source,
+                    "destination": move.destination,
+                    "live": move.live,
+                    "memory_mb": instance.memory_mb,
+                    "vcpus": instance.vcpus,
+                },
+                reason=move.reason
+                or f"move {move.instance} from {move.source} to {move.destination}",
+                rank=1_000_000 + rank[i],
+            )
+        )
+
+    chunks: dict[tuple[str, int], list[_Chunk]] = {}
+    debt: dict[tuple[str, int], float] = {}
+    debt_payers: dict[tuple[str, int], set[int]] = {}
+    for host, room in _initial_room(cluster).items():
+        for d, amount in enumerate(room):
+            chunks[(host, d)] = [_Chunk(None, amount)] if amount > 0 else []
+            debt[(host, d)] = -amount if amount < 0 else 0.0
+            debt_payers[(host, d)] = set()
+
+    sizes = _sizes(moves, cluster)
+    blockers = _anti_affinity_blockers(moves, cluster)
+    for i in order:
+        move = moves[i]
+        for b in blockers[i]:
+            graph.link(i, b, f"anti-affinity partner {moves[b].instance} leaves {move.destination}")
+        freed_by: dict[int, list[str]] = {}
+        for d, need in enumerate(sizes[i]):
+            key = (move.destination, d)
+            for payer in debt_payers[key]:
+                freed_by.setdefault(payer, []).append(_UNITS[d])
+            for chunk in chunks[key]:
+                if need <= _EPSILON:
+                    break
+                taken = min(chunk.amount, need)
+                if taken <= _EPSILON:
+                    continue
+                chunk.amount -= taken
+                need -= taken
+                if chunk.owner is not None:
+                    freed_by.setdefault(chunk.owner, []).append(_UNITS[d])
+            chunks[key] = [c for c in chunks[key] if c.amount > _EPSILON]
+        for owner, units in freed_by.items():
+            graph.link(
+                i,
+                owner,
+                f"{moves[owner].instance} frees {' and '.join(dict.fromkeys(units))} "
+                f"on {move.destination}",
+            )
+        for d, amount in enumerate(sizes[i]):
+            key = (move.source, d)
+            paid = min(debt[key], amount)
+            if paid > 0:
+                debt[key] -= paid
+                debt_payers[key].add(i)
+            if amount - paid > _EPSILON:
+                chunks[key].append(_Chunk(i, amount - paid))
+
+
+def _link_host_changes(graph: _Graph, moves: Sequence[Move], changes: Sequence[HostChange]) -> None:
+    """Disable or maintenance before draining a host, enable before anything lands on
+    it, power off after everything has left it; changes of one host keep their order."""
+    last_of_host: dict[str, int] = {}
+    for position, change in enumerate(changes):
+        # Power-offs sort last among ready actions; other changes first.
+        rank = 2_000_000 + position if change.state == HostState.OFF else position
+        node = graph.add(
+            _Node(
+                kind=ActionType.CHANGE_NODE_STATE,
+                parameters={
+                    "node": change.host,
+                    "state": change.state.value,
+                    "reason": change.reason,
+                },
+                reason=change.reason or f"put {change.host} in state {change.state.value}",
+                rank=rank,
+            )
+        )
+        previous = last_of_host.get(change.host)
+        if previous is not None:
+            graph.link(
+                node,
+                previous,
+                f"{change.host} goes {changes[previous - len(moves)].state.value} first",
+            )
+        last_of_host[change.host] = node
+        for i, move in enumerate(moves):
+            if change.state == HostState.ENABLED and move.destination == change.host:
+                graph.link(i, node, f"{change.host} is enabled")
+            elif change.state in _DRAINING_STATES and move.source == change.host:
+                graph.link(i, node, f"{change.host} stops taking new instances")
+            elif change.state == HostState.OFF and move.source == change.host:
+                graph.link(node, i, f"{move.instance} has left {change.host}")

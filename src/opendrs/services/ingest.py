@@ -1,0 +1,53 @@
+"""Sample ingest: the latest value of every gauge and rate becomes part of the
+cluster model, so the decision engine sees what the agents measured. Values are
+gathered per message and written in one transaction per `flush` (once per poll
+round), since one poll arrives as many small partitioned messages."""
+
+from __future__ import annotations
+
+import logging
+
+from opendrs.bus import codec, subjects
+from opendrs.domain.event import Event
+from opendrs.domain.ports import Bus, ClusterRepository, Subscription
+from opendrs.domain.sample import SampleType
+
+log = logging.getLogger(__name__)
+
+
+class SampleIngest:
+    def __init__(self, bus: Bus, cluster: ClusterRepository) -> None:
+        self._bus = bus
+        self._cluster = cluster
+        self._subscription: Subscription | None = None
+        self._pending: dict[str, dict[str, float]] = {}
+        self.samples = 0
+        self.flush_failures = 0
+
+    def start(self) -> None:
+        self._subscription = self._bus.subscribe(f"{subjects.SAMPLES}.>", self.handle, "ingest")
+
+    def stop(self) -> None:
+        if self._subscription is not None:
+            self._subscription.close()
+            self._subscription = None
+        self.flush()
+
+    def handle(self, event: Event) -> None:
+        for sample in codec.samples_of(event):
+            self.samples += 1
+            if sample.type == SampleType.CUMULATIVE:
+                continue  # the model keeps levels and rates, not raw counters
+            self._pending.setdefault(sample.entity, {})[sample.meter] = sample.value
+
+    def flush(self) -> None:
+        """Write what arrived since the last flush; on failure keep it for the next."""
+        if not self._pending:
+            return
+        try:
+            self._cluster.update_many_metrics(self._pending)
+        except Exception:
+            self.flush_failures += 1
+            log.exception("writing %d entities' metrics failed; will retry", len(self._pending))
+            return
+        self._pending = {}

@@ -1,0 +1,1 @@
+"""Storage adapters: the SQL cluster model and journals (sql/) and round-robin history (rrd/)."""
