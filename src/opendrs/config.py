@@ -35,7 +35,7 @@ class BusSettings(Section):
 class SimSettings(Section):
     """The simulated cloud of the demo: hosts, VMs, PlanetLab traces."""
 
-    hosts: int = Field(20, ge=1)
+    hosts: int = Field(22, ge=1)
     instances: int = Field(100, ge=0)
     day: str = "20110303"
     trace_dir: Path | None = None

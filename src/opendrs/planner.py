@@ -24,6 +24,12 @@ _EPSILON = 1e-9
 # Nodes the order search may visit before it gives up; small plans never get close.
 _SEARCH_BUDGET = 20_000
 _DRAINING_STATES = frozenset({HostState.DISABLED, HostState.MAINTENANCE})
+_HARD_POLICIES = (GroupPolicy.AFFINITY, GroupPolicy.ANTI_AFFINITY)
+# How far the search for temporary hops goes: hops per plan, stuck moves tried per
+# hop, hosts tried per move.
+_MAX_HOPS = 4
+_MAX_HOP_CANDIDATES = 6
+_MAX_HOP_HOSTS = 3
 
 Amounts = tuple[float, float]
 
@@ -60,10 +66,10 @@ def build_plan(
     moves = _checked_moves(solution.moves, cluster)
     changes = _checked_changes(solution.host_changes, cluster)
     _check_target(moves, changes, cluster)
-    order = _find_order(moves, cluster)
+    moves, chained, order = _ordered_moves(moves, changes, cluster)
     graph = _Graph()
-    _link_moves(graph, order, moves, cluster)
-    _link_host_changes(graph, moves, changes)
+    _link_moves(graph, order, moves, cluster, chained)
+    _link_host_changes(graph, moves, changes, cluster)
     actions = graph.actions()
     return ActionPlan(
         audit_id=audit_id,
@@ -299,7 +305,9 @@ def _initial_room(cluster: Cluster) -> dict[str, list[float]]:
 def _anti_affinity_blockers(moves: Sequence[Move], cluster: Cluster) -> list[frozenset[int]]:
     """For each move, the moves of its anti-affinity partners that must have left its
     destination first (a migrating VM is on both hosts until it finishes)."""
-    index = {m.instance: i for i, m in enumerate(moves)}
+    index: dict[str, int] = {}
+    for i, m in enumerate(moves):
+        index.setdefault(m.instance, i)
     blockers: list[frozenset[int]] = []
     for move in moves:
         instance = cluster.instances[move.instance]
@@ -313,17 +321,23 @@ def _anti_affinity_blockers(moves: Sequence[Move], cluster: Cluster) -> list[fro
     return blockers
 
 
-def _find_order(moves: Sequence[Move], cluster: Cluster) -> list[int]:
+def _find_order(
+    moves: Sequence[Move], cluster: Cluster, chained: Mapping[int, int] | None = None
+) -> list[int]:
     """A sequence in which each move fits on arrival; safe moves are taken greedily,
     and a depth-first search with memory of dead ends handles moves that wait on
-    each other (swaps that need slack elsewhere)."""
+    each other (swaps that need slack elsewhere). `chained` maps the second leg of a
+    temporary hop to its first leg, which must be done before it."""
     outgoing: dict[str, int] = {}
     for m in moves:
         outgoing[m.source] = outgoing.get(m.source, 0) + 1
+    blockers = _anti_affinity_blockers(moves, cluster)
+    for second, first in (chained or {}).items():
+        blockers[second] = blockers[second] | {first}
     start = _Progress(
         moves,
         _sizes(moves, cluster),
-        _anti_affinity_blockers(moves, cluster),
+        blockers,
         _initial_room(cluster),
         outgoing=outgoing,
     )
@@ -353,6 +367,95 @@ def _find_order(moves: Sequence[Move], cluster: Cluster) -> list[int]:
             stuck = child
         stack.append((child, iter(child.candidates())))
     raise _no_order(stuck, exhausted=budget <= 0)
+
+
+def _ordered_moves(
+    moves: Sequence[Move], changes: Sequence[HostChange], cluster: Cluster
+) -> tuple[tuple[Move, ...], dict[int, int], list[int]]:
+    """The moves in a safe order; when none exists, moves caught in a cycle are split
+    into two legs through a temporary host, one hop at a time, for as long as that
+    leaves fewer moves stuck. Returns the moves (legs included), which second legs
+    follow which first legs, and the order."""
+    try:
+        return tuple(moves), {}, _find_order(moves, cluster)
+    except PlanningError as error:
+        first = error
+    current, chained, stuck = list(moves), dict[int, int](), first.moves
+    tried_hosts: set[str] = set()
+    for _ in range(min(len(moves), _MAX_HOPS)):
+        best: tuple[list[Move], dict[int, int], tuple[str, ...]] | None = None
+        hopped = {current[i].instance for i in chained.values()}
+        for name in stuck[:_MAX_HOP_CANDIDATES]:
+            if name in hopped:
+                continue
+            i = next(k for k, m in enumerate(current) if m.instance == name)
+            for temp in _hop_hosts(current[i], current, changes, cluster):
+                tried_hosts.add(temp)
+                trial, trial_chained = _split(current, chained, i, temp)
+                try:
+                    return tuple(trial), trial_chained, _find_order(trial, cluster, trial_chained)
+                except PlanningError as error:
+                    if best is None or len(error.moves) < len(best[2]):
+                        best = (trial, trial_chained, error.moves)
+        if best is None or len(best[2]) >= len(stuck):
+            break
+        current, chained, stuck = best
+    why = (
+        f"a temporary stop on {', '.join(sorted(tried_hosts))} does not help either"
+        if tried_hosts
+        else "no temporary stop is possible: no other enabled host outside the plan's "
+        "host changes has room for one of them (and server-group members never hop)"
+    )
+    raise PlanningError(f"{first.problem}; {why}", moves=first.moves)
+
+
+def _hop_hosts(
+    move: Move, moves: Sequence[Move], changes: Sequence[HostChange], cluster: Cluster
+) -> list[str]:
+    """Hosts that may hold `move`'s instance for a while: enabled, untouched by host
+    changes, not an end of the move, big enough; the roomiest first."""
+    instance = cluster.instances[move.instance]
+    if any(_policy_groups(instance, cluster, p) for p in _HARD_POLICIES):
+        return []
+    changed = {c.host for c in changes}
+    size = usage(instance)
+    room = _initial_room(cluster)
+    found: list[tuple[float, str]] = []
+    for name, host in cluster.hosts.items():
+        if name in (move.source, move.destination) or name in changed:
+            continue
+        if host.state != HostState.ENABLED:
+            continue
+        if any(c < s - _EPSILON for c, s in zip(capacity(host), size, strict=True)):
+            continue
+        spare = min(r / max(s, 1.0) for r, s in zip(room[name], size, strict=True))
+        found.append((-spare, name))
+    return [name for _, name in sorted(found)[:_MAX_HOP_HOSTS]]
+
+
+def _split(
+    moves: Sequence[Move], chained: Mapping[int, int], i: int, temp: str
+) -> tuple[list[Move], dict[int, int]]:
+    move = moves[i]
+    first = Move(
+        move.instance,
+        move.source,
+        temp,
+        move.live,
+        reason=f"move {move.instance} to {temp} for a while, to break a cycle of moves",
+    )
+    second = Move(
+        move.instance,
+        temp,
+        move.destination,
+        move.live,
+        reason=(move.reason or f"move {move.instance} to {move.destination}")
+        + f" (second leg, from its temporary stop on {temp})",
+    )
+    result = list(moves)
+    result[i] = first
+    result.append(second)
+    return result, {**chained, len(result) - 1: i}
 
 
 def _no_order(progress: _Progress, *, exhausted: bool) -> PlanningError:
@@ -498,7 +601,11 @@ class _Chunk:
 
 
 def _link_moves(
-    graph: _Graph, order: Sequence[int], moves: Sequence[Move], cluster: Cluster
+    graph: _Graph,
+    order: Sequence[int],
+    moves: Sequence[Move],
+    cluster: Cluster,
+    chained: Mapping[int, int],
 ) -> None:
     """Create the move nodes and their parents by a ledger of room: each arrival takes
     room that was free from the start or freed by specific departures, and depends on
@@ -537,6 +644,8 @@ def _link_moves(
     blockers = _anti_affinity_blockers(moves, cluster)
     for i in order:
         move = moves[i]
+        if i in chained:
+            graph.link(i, chained[i], f"{move.instance} has reached {move.source}")
         for b in blockers[i]:
             graph.link(i, b, f"anti-affinity partner {moves[b].instance} leaves {move.destination}")
         freed_by: dict[int, list[str]] = {}
@@ -572,22 +681,35 @@ def _link_moves(
                 chunks[key].append(_Chunk(i, amount - paid))
 
 
-def _link_host_changes(graph: _Graph, moves: Sequence[Move], changes: Sequence[HostChange]) -> None:
+def _link_host_changes(
+    graph: _Graph, moves: Sequence[Move], changes: Sequence[HostChange], cluster: Cluster
+) -> None:
     """Disable or maintenance before draining a host, enable before anything lands on
-    it, power off after everything has left it; changes of one host keep their order."""
+    it, power on (leaving OFF) before anything lands on it, power off after everything
+    has left it; changes of one host keep their order. Entering or leaving OFF is a
+    power action, any other change a change_node_state."""
     last_of_host: dict[str, int] = {}
+    state_of = {name: h.state for name, h in cluster.hosts.items()}
     for position, change in enumerate(changes):
+        was = state_of[change.host]
+        state_of[change.host] = change.state
+        parameters: dict[str, object] = {
+            "node": change.host,
+            "state": change.state.value,
+            "reason": change.reason,
+        }
+        kind = ActionType.CHANGE_NODE_STATE
+        powering_on = was == HostState.OFF and change.state != HostState.OFF
+        if change.state == HostState.OFF or powering_on:
+            kind = ActionType.POWER
+            parameters["power"] = "off" if change.state == HostState.OFF else "on"
         # Power-offs sort last among ready actions; other changes first.
         rank = 2_000_000 + position if change.state == HostState.OFF else position
         node = graph.add(
             _Node(
-                kind=ActionType.CHANGE_NODE_STATE,
-                parameters={
-                    "node": change.host,
-                    "state": change.state.value,
-                    "reason": change.reason,
-                },
-                reason=change.reason or f"put {change.host} in state {change.state.value}",
+                kind=kind,
+                parameters=parameters,
+                reason=change.reason or _change_reason(change, powering_on),
                 rank=rank,
             )
         )
@@ -600,9 +722,19 @@ def _link_host_changes(graph: _Graph, moves: Sequence[Move], changes: Sequence[H
             )
         last_of_host[change.host] = node
         for i, move in enumerate(moves):
-            if change.state == HostState.ENABLED and move.destination == change.host:
+            if powering_on and move.destination == change.host:
+                graph.link(i, node, f"{change.host} is powered on")
+            elif change.state == HostState.ENABLED and move.destination == change.host:
                 graph.link(i, node, f"{change.host} is enabled")
             elif change.state in _DRAINING_STATES and move.source == change.host:
                 graph.link(i, node, f"{change.host} stops taking new instances")
             elif change.state == HostState.OFF and move.source == change.host:
                 graph.link(node, i, f"{move.instance} has left {change.host}")
+
+
+def _change_reason(change: HostChange, powering_on: bool) -> str:
+    if powering_on:
+        return f"power on {change.host} ({change.state.value})"
+    if change.state == HostState.OFF:
+        return f"power off {change.host}"
+    return f"put {change.host} in state {change.state.value}"

@@ -4,6 +4,7 @@ alarm transitions, and an agent publishing end to end."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from opendrs.agent.plugin import PollResult
 from opendrs.agent.plugins.publisher import PublisherPlugin
 from opendrs.agent.plugins.watermark import WatermarkPlugin
 from opendrs.agent.poller import Agent
+from opendrs.agent.spool import DiskSpool
 from opendrs.bus import codec
 from opendrs.bus.memory import MemoryBus
 from opendrs.bus.partitioning import partition_of
@@ -82,22 +84,77 @@ def test_transitions_go_to_alarms_agent() -> None:
     assert codec.transition_from_dict(event.data) == transition
 
 
-def test_every_publish_is_tried_and_the_failure_raised() -> None:
-    class HalfBroken(MemoryBus):
-        def publish(self, subject: str, event: Event) -> None:
-            if subject == "samples.0":
-                raise ConnectionError("partition 0 unreachable")
-            super().publish(subject, event)
+class FlakyBus(MemoryBus):
+    """An in-memory bus that can be switched off."""
 
-    bus = HalfBroken()
-    got = listen(bus, "samples.*")
-    entities = [f"vm-{i}" for i in range(10)]
-    assert {partition_of(e, 2) for e in entities} == {0, 1}
-    with pytest.raises(ConnectionError):
-        PublisherPlugin(bus, 2, "src").on_poll_done(
-            PollResult(tuple(sample(e) for e in entities), (), "h", 1.0)
-        )
-    assert len(got) == 1  # partition 1 still went out
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    def publish(self, subject: str, event: Event) -> None:
+        if self.down:
+            raise ConnectionError("bus unreachable")
+        super().publish(subject, event)
+
+
+def test_events_wait_in_the_spool_while_the_bus_is_down_and_replay_in_order(
+    tmp_path: Path,
+) -> None:
+    bus = FlakyBus()
+    got = listen(bus, ">")
+    plugin = PublisherPlugin(bus, 2, "src", spool=DiskSpool(tmp_path / "buffer"))
+    transition = AlarmTransition("r", "vm-1", AlarmState.OK, AlarmState.ALARM, 2.0, 1.0)
+    plugin.on_poll_done(PollResult((sample("vm-1", 1.0),), (), "h", 1.0))
+    bus.down = True
+    plugin.on_poll_done(PollResult((sample("vm-1", 2.0),), (transition,), "h", 2.0))
+    plugin.on_poll_done(PollResult((sample("vm-1", 3.0),), (), "h", 3.0))
+    assert len(got) == 1
+    assert (len(plugin.spool), plugin.events_buffered) == (3, 3)
+    bus.down = False
+    plugin.on_poll_done(PollResult((sample("vm-1", 4.0),), (), "h", 4.0))
+    assert [e.type for e in got] == [
+        "opendrs.samples",
+        "opendrs.samples",
+        "opendrs.alarm.transition",
+        "opendrs.samples",
+        "opendrs.samples",
+    ]
+    values = [codec.samples_of(e)[0].value for e in got if e.type == "opendrs.samples"]
+    assert values == [1.0, 2.0, 3.0, 4.0]  # nothing lost, in order
+    assert codec.transition_from_dict(got[2].data) == transition
+    assert len(plugin.spool) == 0 and plugin.events_replayed == 3 and plugin.dropped == 0
+
+
+def test_past_the_bound_the_oldest_are_dropped_counted_and_reported(tmp_path: Path) -> None:
+    bus = FlakyBus()
+    got = listen(bus, ">")
+    plugin = PublisherPlugin(bus, 1, "src", spool=DiskSpool(tmp_path, max_events=3))
+    bus.down = True
+    for t in range(1, 7):
+        plugin.on_poll_done(PollResult((sample("vm", float(t)),), (), "h", float(t)))
+    assert plugin.dropped == 3
+    bus.down = False
+    plugin.on_poll_done(PollResult((), (), "h", 7.0))
+    values = [codec.samples_of(e)[0].value for e in got if e.type == "opendrs.samples"]
+    assert values == [4.0, 5.0, 6.0]
+    [report] = [e for e in got if e.type == "opendrs.agent.buffer.dropped"]
+    assert report.data == {"dropped": 3, "dropped_total": 3}
+    plugin.on_poll_done(PollResult((), (), "h", 8.0))
+    assert len([e for e in got if e.type == "opendrs.agent.buffer.dropped"]) == 1  # once
+
+
+def test_the_disk_spool_survives_a_restart_of_the_agent(tmp_path: Path) -> None:
+    bus = FlakyBus()
+    bus.down = True
+    first = PublisherPlugin(bus, 1, "src", spool=DiskSpool(tmp_path))
+    for t in (1.0, 2.0):
+        first.on_poll_done(PollResult((sample("vm", t),), (), "h", t))
+    bus.down = False
+    got = listen(bus, "samples.>")
+    again = PublisherPlugin(bus, 1, "src", spool=DiskSpool(tmp_path))  # a new process
+    assert again.replay()
+    assert [codec.samples_of(e)[0].value for e in got] == [1.0, 2.0]
+    assert len(DiskSpool(tmp_path)) == 0  # the replay was committed
 
 
 def test_agent_publishes_samples_and_watermark_transitions() -> None:

@@ -78,7 +78,7 @@ def test_for_samples_goes_through_pending_then_alarm() -> None:
     assert alarm.notified
     assert alarm.value == 90
     assert alarm.time == 200.0
-    assert "3 consecutive" in alarm.reason and "90" in alarm.reason
+    assert "3 of the last 3 samples" in alarm.reason and "90" in alarm.reason
 
 
 def test_a_break_in_the_streak_starts_the_count_again() -> None:

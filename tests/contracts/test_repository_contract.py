@@ -469,6 +469,7 @@ plans = st.builds(
         max_per_source=st.integers(1, 64),
         max_per_destination=st.integers(1, 64),
         max_parallel=st.integers(1, 512),
+        bandwidth_mb_per_minute=st.integers(0, 1 << 20),
     ),
 )
 # The strategies above set every field, so a field added to the domain without a

@@ -90,7 +90,7 @@ def test_a_host_that_cannot_be_relieved_is_explained() -> None:
     assert solution.moves == ()
     (why,) = solution.explanations
     assert "hot at 100.0%" in why and "cannot be brought to 75%" in why
-    assert "1 instance(s) marked never_migrate" in why
+    assert "1 instance(s) stay (big marked never_migrate)" in why
     assert solution.efficacy["hosts_above_target_after"] == 1.0
 
 

@@ -17,6 +17,14 @@ from opendrs.domain.errors import InvalidInput
 from opendrs.domain.solution import Solution
 
 
+BUILTIN_GOALS = {
+    "host_maintenance": ("host_maintenance", "host_return"),
+    "overload_relief": ("overload_relief",),
+    "server_consolidation": ("host_packing",),
+    "workload_balancing": ("workload_balance",),
+}
+
+
 class Idle:
     """A strategy for another goal that proposes nothing but says what it was given."""
 
@@ -37,7 +45,7 @@ class Idle:
 def test_discover_finds_overload_relief_through_its_entry_point() -> None:
     registry = StrategyRegistry.discover()
     assert registry.errors == []
-    assert registry.goals() == {"overload_relief": ("overload_relief",)}
+    assert registry.goals() == BUILTIN_GOALS
     assert registry.strategy_type("overload_relief") is OverloadRelief
     names = {e.name for e in importlib.metadata.entry_points(group="opendrs.strategies")}
     assert "overload_relief" in names
@@ -53,9 +61,10 @@ def test_broken_entry_points_are_reported_not_fatal(monkeypatch: pytest.MonkeyPa
     registry = StrategyRegistry.discover()
     assert len(registry.errors) == 2
     assert "missing" in registry.errors[0] and "odd" in registry.errors[1]
+    # A plugin joins its goal after the built-in default.
     assert registry.goals() == {
-        "overload_relief": ("overload_relief",),
-        "server_consolidation": ("idle",),
+        **BUILTIN_GOALS,
+        "server_consolidation": ("host_packing", "idle"),
     }
 
 

@@ -162,14 +162,24 @@ def test_draining_a_host_disables_it_first_and_powers_it_off_last() -> None:
     }
     assert label(plan, plan.actions[0].id) == "a:maintenance"
     assert label(plan, plan.actions[-1].id) == "a:off"
-    assert plan.actions[-1].parameters == {"node": "a", "state": "off", "reason": "save power"}
+    assert plan.actions[-1].type == ActionType.POWER
+    assert plan.actions[-1].parameters == {
+        "node": "a",
+        "state": "off",
+        "power": "off",
+        "reason": "save power",
+    }
+    assert plan.actions[0].type == ActionType.CHANGE_NODE_STATE
 
 
 def test_a_host_is_enabled_before_anything_lands_on_it() -> None:
     c = cluster([host("a"), off("b")], [vm("x", "a")])
     plan = plan_for(c, Move("x", "a", "b"), changes=(HostChange("b", HostState.ENABLED),))
     assert parents(plan) == {"b:enabled": set(), "x": {"b:enabled"}}
-    assert "after b is enabled" in plan.actions[1].explanation
+    # b was off: enabling it is powering it on.
+    assert plan.actions[0].type == ActionType.POWER
+    assert plan.actions[0].parameters["power"] == "on"
+    assert "after b is powered on" in plan.actions[1].explanation
 
 
 @pytest.mark.parametrize(

@@ -1,27 +1,49 @@
 """The plugin pipeline: calls every enabled plugin's hooks for a poll and keeps
-a failing plugin from hurting the others (counted, logged, skipped for the poll,
-disabled after N consecutive failing polls)."""
+a failing or slow plugin from hurting the others (counted, logged, skipped for
+the poll, disabled after N consecutive failing polls)."""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from opendrs.agent.plugin import Hook, MetricPlugin, PollContext, PollResult
+from opendrs.agent.plugin import Hook, MetricPlugin, PollContext, PollResult, QuietHooks
 from opendrs.domain.alarm import AlarmTransition
 from opendrs.domain.counters import HostCounters, InstanceCounters
 from opendrs.domain.sample import Sample
 
 log = logging.getLogger(__name__)
 
+INSTANCE_HOOKS = (Hook.CPU, Hook.RAM, Hook.DISK, Hook.VOLUME, Hook.BANDWIDTH)
+
+# One instance of a poll: its counters and its samples by hook.
+InstanceEntry = tuple[InstanceCounters, Mapping[Hook, Sequence[Sample]]]
+
+
+def _implements(plugin: MetricPlugin, hook: str) -> bool:
+    """False when the plugin kept QuietHooks' do-nothing hook: no need to call it."""
+    return getattr(type(plugin), hook, None) is not getattr(QuietHooks, hook)
+
 
 class PluginPipeline:
     """The plugins of one agent, in order, with their failure records."""
 
     def __init__(
-        self, plugins: Sequence[MetricPlugin], *, failures_before_disable: int = 5
+        self,
+        plugins: Sequence[MetricPlugin],
+        *,
+        failures_before_disable: int = 5,
+        budget_seconds: float | None = None,
+        timer: Callable[[], float] = time.perf_counter,
     ) -> None:
+        """`budget_seconds` bounds the time one plugin may take in one poll (all its
+        hooks): past it the plugin is counted as failing and skipped for the rest
+        of the poll. Python cannot interrupt a call, so a plugin that blocks is
+        caught when the call returns; plugins doing I/O must bound it themselves."""
+        if budget_seconds is not None and budget_seconds <= 0:
+            raise ValueError(f"budget_seconds must be positive, got {budget_seconds}")
         if failures_before_disable < 1:
             raise ValueError(
                 f"failures_before_disable must be at least 1, got {failures_before_disable}"
@@ -32,6 +54,9 @@ class PluginPipeline:
             raise ValueError(f"plugin names must be unique: {', '.join(duplicates)}")
         self._plugins = list(plugins)
         self._limit = failures_before_disable
+        self.budget_seconds = budget_seconds
+        self.timer = timer
+        self.over_budget: Counter[str] = Counter()
         self.failures: Counter[str] = Counter()
         self._streaks: Counter[str] = Counter()
         self._disabled: set[str] = set()
@@ -88,6 +113,8 @@ class PollRun:
         self.time = time
         self._plugins = pipeline._active()
         self._failed: set[str] = set()
+        self._reasons: dict[str, str] = {}
+        self._spent: dict[str, float] = {}
         self._transitions: list[AlarmTransition] = []
 
     def call(
@@ -97,16 +124,73 @@ class PollRun:
         samples: Sequence[Sample],
     ) -> None:
         """Call `hook` on every plugin still healthy in this poll."""
+        timer = self._pipeline.timer
         for plugin in self._plugins:
             if plugin.name in self._failed:
                 continue
             ctx = PollContext(self.host, self.time)
+            start = timer()
             try:
                 getattr(plugin, hook.value)(ctx, subject, samples)
             except Exception:
                 self._fail(plugin, hook.value)
                 continue
+            if self._charge(plugin, timer() - start, hook.value):
+                continue
             self._transitions.extend(ctx.reported)
+
+    def deliver(
+        self,
+        instances: Sequence[InstanceEntry],
+        host: tuple[HostCounters, Sequence[Sample]] | None,
+    ) -> None:
+        """Every instance hook, then `on_host`, plugin after plugin: each plugin sees
+        the instances in order, then the host. Hooks a plugin left to QuietHooks
+        are not called at all."""
+        timer = self._pipeline.timer
+        budget = self._pipeline.budget_seconds
+        for plugin in self._plugins:
+            if plugin.name in self._failed:
+                continue
+            hooks = [
+                (hook, getattr(plugin, hook.value))
+                for hook in INSTANCE_HOOKS
+                if _implements(plugin, hook.value)
+            ]
+            wants_host = host is not None and bool(host[1]) and _implements(plugin, "on_host")
+            if not hooks and not wants_host:
+                continue
+            ctx = PollContext(self.host, self.time)
+            reported = ctx._reported
+            start = timer()
+            current = ""
+            mark = 0
+            try:
+                if hooks:
+                    limit = (
+                        None
+                        if budget is None
+                        else start + budget - self._spent.get(plugin.name, 0.0)
+                    )
+                    for counters, by_hook in instances:
+                        for hook, method in hooks:
+                            group = by_hook.get(hook)
+                            if group:
+                                current, mark = hook.value, len(reported)
+                                method(ctx, counters, group)
+                        if limit is not None and timer() > limit:
+                            break
+                if wants_host and host is not None:
+                    current, mark = "on_host", len(reported)
+                    plugin.on_host(ctx, host[0], host[1])
+            except Exception:
+                del reported[mark:]  # the failing call's reports are dropped
+                self._transitions.extend(reported)
+                self._fail(plugin, current)
+                continue
+            if self._charge(plugin, timer() - start, current):
+                del reported[mark:]
+            self._transitions.extend(reported)
 
     def finish(self, samples: Sequence[Sample], errors: Sequence[str] = ()) -> PollResult:
         """Call `on_poll_done`, settle failure streaks and return the poll's result."""
@@ -117,15 +201,21 @@ class PollRun:
             time=self.time,
             errors=tuple(errors),
         )
+        timer = self._pipeline.timer
         for plugin in self._plugins:
             if plugin.name in self._failed:
                 continue
+            start = timer()
             try:
                 plugin.on_poll_done(result)
             except Exception:
                 self._fail(plugin, "on_poll_done")
+                continue
+            self._charge(plugin, timer() - start, "on_poll_done")
         self._pipeline._settle(self._failed)
-        failures = tuple(f"plugin {name} failed" for name in sorted(self._failed))
+        failures = tuple(
+            f"plugin {name} {self._reasons.get(name, 'failed')}" for name in sorted(self._failed)
+        )
         if not failures:
             return result
         return PollResult(
@@ -135,6 +225,27 @@ class PollRun:
             time=result.time,
             errors=(*result.errors, *failures),
         )
+
+    def _charge(self, plugin: MetricPlugin, seconds: float, hook: str) -> bool:
+        """Add to the plugin's time in this poll; True if that put it over budget."""
+        budget = self._pipeline.budget_seconds
+        name = plugin.name
+        spent = self._spent[name] = self._spent.get(name, 0.0) + seconds
+        if budget is None or spent <= budget:
+            return False
+        self._failed.add(name)
+        self._reasons[name] = f"over its time budget of {budget:g} s"
+        self._pipeline.failures[name] += 1
+        self._pipeline.over_budget[name] += 1
+        log.error(
+            "plugin %s took %.3f s (budget %g s) by %s on %s; skipped for this poll",
+            name,
+            spent,
+            budget,
+            hook,
+            self.host,
+        )
+        return True
 
     def _fail(self, plugin: MetricPlugin, hook: str) -> None:
         self._failed.add(plugin.name)

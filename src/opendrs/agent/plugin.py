@@ -10,12 +10,16 @@ then `on_poll_done` once with everything the poll produced (every sample, and
 every alarm transition plugins reported during that poll). A hook is called only
 when it has samples to give.
 
-Plugins are called in the order they are configured, in the agent's own thread;
-they should be quick (buffer and flush in `on_poll_done` rather than block in a
-hook). A hook that raises is isolated by the pipeline: the failure is logged with
-the plugin's name and counted, the plugin is skipped for the rest of that poll
-(its reports from the failing call are dropped), and after a configured number
-of consecutive failing polls it is disabled. Other plugins are never affected.
+Plugins are called in the order they are configured, in the agent's own thread,
+one plugin after the other (a plugin gets all its hooks of the poll before the
+next plugin gets any); hooks a plugin leaves to `QuietHooks` are never called.
+They should be quick (buffer and flush in `on_poll_done` rather than block in a
+hook). A hook that raises, or a plugin whose hooks take longer than the
+configured time budget in one poll, is isolated by the pipeline: the failure is
+logged with the plugin's name and counted, the plugin is skipped for the rest of
+that poll (its reports from the failing call are dropped), and after a
+configured number of consecutive failing polls it is disabled. Other plugins are
+never affected.
 
 Plugins are found through the `opendrs.agent.plugins` entry point group.
 """
@@ -37,9 +41,9 @@ class Hook(StrEnum):
 
     CPU = "on_cpu"  # cpu (ns, cumulative), cpu_util (%), vcpus
     RAM = "on_ram"  # memory (MB), memory.usage (MB)
-    DISK = "on_disk"  # disk.device.{read,write}.bytes (B) and .rate (B/s), label `device`
+    DISK = "on_disk"  # disk.device.{read,write}.bytes (B), .rate (B/s), .requests; `device`
     VOLUME = "on_volume"  # as DISK for attached volumes, labels `device` and `volume`
-    BANDWIDTH = "on_bandwidth"  # network.{incoming,outgoing}.bytes and .rate, label `interface`
+    BANDWIDTH = "on_bandwidth"  # network.{incoming,outgoing}.bytes, .rate, .packets; `interface`
     HOST = "on_host"  # compute.node.cpu.percent, memory.free/.used (MB), memory.free.percent
 
 

@@ -5,20 +5,20 @@ plugin pipeline. A failing read costs only what it was reading."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Callable
 
 from opendrs.agent.meters import host_samples, instance_samples
-from opendrs.agent.pipeline import PluginPipeline
-from opendrs.agent.plugin import Hook, PollResult
+from opendrs.agent.pipeline import InstanceEntry, PluginPipeline
+from opendrs.agent.plugin import PollResult
 from opendrs.agent.rates import RateTable
 from opendrs.domain.clock import Clock
+from opendrs.domain.counters import HostCounters
 from opendrs.domain.ports import StatsSource
 from opendrs.domain.sample import Sample
 
 log = logging.getLogger(__name__)
-
-_INSTANCE_HOOKS = (Hook.CPU, Hook.RAM, Hook.DISK, Hook.VOLUME, Hook.BANDWIDTH)
 
 
 class Agent:
@@ -40,12 +40,19 @@ class Agent:
         self.rates = rates if rates is not None else RateTable()
         self.polls = 0
         self.failures: Counter[str] = Counter()
+        # held for a whole poll: a reload swaps the pipeline between two polls
+        self.lock = threading.RLock()
 
     def poll_once(self) -> PollResult:
         """One poll: samples of every instance, then of the host, through every plugin."""
+        with self.lock:
+            return self._poll()
+
+    def _poll(self) -> PollResult:
         run = self.pipeline.begin(self.host, self._clock.now())
         samples: list[Sample] = []
         errors: list[str] = []
+        entries: list[InstanceEntry] = []
 
         try:
             instances = self._stats.instance_counters(self.host)
@@ -58,25 +65,24 @@ class Agent:
             except Exception as exc:
                 self._failed("instance", f"instance {counters.instance}: {exc}", errors)
                 continue
-            for hook in _INSTANCE_HOOKS:
-                group = found.by_hook[hook]
-                if group:
-                    run.call(hook, counters, group)
-            samples.extend(found.all)
+            entries.append((counters, found.by_hook))
+            for group in found.by_hook.values():
+                samples.extend(group)
         if instances is not None:
             self._forget_gone({c.instance for c in instances})
         self._driver_errors(errors)
 
+        host_entry: tuple[HostCounters, list[Sample]] | None = None
         try:
             host = self._stats.host_counters(self.host)
             found_host = host_samples(host, self.rates)
         except Exception as exc:
             self._failed("host_counters", f"host {self.host}: {exc}", errors)
         else:
-            if found_host:
-                run.call(Hook.HOST, host, found_host)
+            host_entry = (host, found_host)
             samples.extend(found_host)
 
+        run.deliver(entries, host_entry)
         self.polls += 1
         return run.finish(samples, errors)
 

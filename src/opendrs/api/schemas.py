@@ -247,6 +247,47 @@ class AuditOut(BaseModel):
         )
 
 
+class AuditIn(BaseModel):
+    """An audit to run now. With `what_if` nothing is stored and the answer is the
+    plan the engine would propose; otherwise the audit and its plan are saved
+    (the plan RECOMMENDED, waiting for approval, unless `auto_trigger`)."""
+
+    model_config = {"extra": "forbid"}
+
+    goal: str = Field(min_length=1)
+    strategy: str = ""
+    audit_type: AuditType = AuditType.ONESHOT
+    scope: list[str] = Field(default_factory=list, description="host names")
+    scope_aggregates: list[str] = Field(default_factory=list)
+    scope_zones: list[str] = Field(default_factory=list)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    auto_trigger: bool = False
+    what_if: bool = False
+
+
+class WhatIfActionOut(BaseModel):
+    id: str
+    type: ActionType
+    instance: str | None
+    source: str | None
+    destination: str | None
+    node: str | None
+    state: str | None
+    after: list[str] = Field(description="ids of the actions that must succeed first")
+
+
+class WhatIfOut(BaseModel):
+    actions: list[WhatIfActionOut]
+    efficacy: dict[str, float]
+    explanations: list[str]
+
+
+class AuditRunOut(BaseModel):
+    audit: AuditOut
+    plan_id: str | None = Field(description="the plan proposed, if any")
+    explanations: list[str]
+
+
 class ActionOut(BaseModel):
     id: str
     plan_id: str

@@ -12,12 +12,14 @@ from typing import TypeVar
 from opendrs.domain.action import Action, ActionState, ActionType
 from opendrs.domain.errors import DriverError
 from opendrs.domain.host import HostState
-from opendrs.domain.ports import CloudActions, OperationFinder, OperationState
+from opendrs.domain.ports import CloudActions, OperationAborter, OperationFinder, OperationState
 
 log = logging.getLogger(__name__)
 
 OPERATION_ID = "operation_id"
 RESTARTED = "restarted"
+ATTEMPTS = "attempts"
+RETRY_AT = "retry_at"
 
 T = TypeVar("T")
 
@@ -32,10 +34,12 @@ class Outcome:
     message: str = ""
     operation_id: str | None = None
     restart: bool = False
+    transient: bool = False
 
 
-def _failed(message: str) -> Outcome:
-    return Outcome(ActionState.FAILED, message)
+def _failed(message: str, *, transient: bool = False) -> Outcome:
+    """`transient`: the driver said trying again may work."""
+    return Outcome(ActionState.FAILED, message, transient=transient)
 
 
 class _Unexpected(Exception):
@@ -57,7 +61,7 @@ def begin(driver: CloudActions, action: Action) -> Outcome:
     try:
         if action.type == ActionType.MIGRATE:
             return _begin_migration(driver, action)
-        if action.type == ActionType.CHANGE_NODE_STATE:
+        if action.type in (ActionType.CHANGE_NODE_STATE, ActionType.POWER):
             node = str(action.parameters["node"])
             state = HostState(str(action.parameters["state"]))
             reason = action.parameters.get("reason") or None
@@ -67,7 +71,7 @@ def begin(driver: CloudActions, action: Action) -> Outcome:
             return Outcome(ActionState.SUCCEEDED, "nothing to do")
         return _failed(f"action type {action.type.value} is not supported by this applier")
     except DriverError as error:
-        return _failed(str(error))
+        return _failed(str(error), transient=error.transient)
     except (KeyError, ValueError) as error:
         return _failed(f"bad action parameters: {error!r}")
 
@@ -91,7 +95,7 @@ def launch(driver: CloudActions, action: Action) -> Outcome:
             "start_migration", lambda: driver.start_migration(instance, destination, live)
         )
     except DriverError as error:
-        return _failed(str(error))
+        return _failed(str(error), transient=error.transient)
     return Outcome(None, f"migrating (operation {operation})", operation_id=operation)
 
 
@@ -141,6 +145,61 @@ def reconcile(driver: CloudActions, action: Action) -> Outcome:
             f"interrupted twice while starting; cannot tell whether {instance} is migrating"
         )
     return Outcome(None, "restarting after an interruption", restart=True)
+
+
+def retry(driver: CloudActions, action: Action) -> Outcome:
+    """Try an action again after a transient failure: a migration the failed call
+    may have started anyway is adopted rather than started twice."""
+    if action.type == ActionType.MIGRATE and isinstance(driver, OperationFinder):
+        instance, _, _ = _route(action)
+        try:
+            running = _call("running_operation", lambda: driver.running_operation(instance))
+        except DriverError as error:
+            return _failed(str(error), transient=error.transient)
+        if running is not None and running.state == OperationState.RUNNING:
+            return Outcome(None, f"migrating (operation {running.id})", running.id)
+    return begin(driver, action)
+
+
+def expire(driver: CloudActions, action: Action, timeout: float) -> Outcome:
+    """An action ran past its timeout: stop its migration where the driver can, then
+    settle by where the instance is."""
+    problem = f"timed out after {timeout:g} s"
+    if action.type != ActionType.MIGRATE:
+        return _failed(problem)
+    operation_id = action.parameters.get(OPERATION_ID)
+    if operation_id and isinstance(driver, OperationAborter):
+        try:
+            _call("abort_operation", lambda: driver.abort_operation(str(operation_id)))
+            problem += "; the migration was aborted"
+        except DriverError as error:
+            problem += f"; aborting the migration failed: {error}"
+    elif operation_id:
+        problem += "; this driver cannot abort the migration, which may still finish"
+    return _settle_by_location(driver, action, problem)
+
+
+def abort(driver: CloudActions, action: Action) -> Outcome | None:
+    """Stop a running migration of a cancelled plan; None when the driver cannot,
+    and the migration is left to finish."""
+    operation_id = action.parameters.get(OPERATION_ID)
+    if action.type != ActionType.MIGRATE or not operation_id:
+        return None
+    if not isinstance(driver, OperationAborter):
+        return None
+    try:
+        _call("abort_operation", lambda: driver.abort_operation(str(operation_id)))
+    except DriverError as error:
+        log.warning("could not abort operation %s: %s", operation_id, error)
+        return None
+    instance, _, destination = _route(action)
+    try:
+        where = _call("locate", lambda: driver.locate(instance))
+    except DriverError:
+        where = None
+    if where == destination:
+        return Outcome(ActionState.SUCCEEDED, f"migrated to {destination} before the abort")
+    return Outcome(ActionState.CANCELLED, "aborted: the plan was cancelled")
 
 
 def _settle_by_location(driver: CloudActions, action: Action, problem: str) -> Outcome:

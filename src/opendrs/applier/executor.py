@@ -10,8 +10,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from opendrs.applier import actions
+from opendrs.applier.policy import ApplierPolicy
 from opendrs.applier.summary import describe, outcome
 from opendrs.domain.action import (
+    FINAL_PLAN_STATES,
     Action,
     ActionPlan,
     ActionState,
@@ -20,8 +22,8 @@ from opendrs.domain.action import (
     PlanState,
 )
 from opendrs.domain.clock import Clock
-from opendrs.domain.errors import InvalidInput
-from opendrs.domain.ports import CloudActions, PlanRepository
+from opendrs.domain.errors import InvalidInput, ResourceBusy
+from opendrs.domain.ports import CloudActions, LeaseRepository, PlanRepository
 
 log = logging.getLogger(__name__)
 
@@ -31,32 +33,55 @@ plan itself changed state."""
 
 _ACTIVE = (PlanState.ONGOING, PlanState.CANCELLING)
 _ALL_PLANS = 1_000_000
+# The bandwidth budget counts the migrations started within this many seconds.
+_BUDGET_WINDOW = 60.0
 
 
 @dataclass
 class _Load:
-    """Migrations in flight, by source host, by destination host and in all."""
+    """Migrations in flight, by source host, by destination host and in all, and the
+    memory (MB) of the migrations started since `since` (the bandwidth window)."""
 
+    since: float
     sources: Counter[str] = field(default_factory=Counter)
     destinations: Counter[str] = field(default_factory=Counter)
     total: int = 0
+    recent_mb: float = 0.0
 
     def add(self, action: Action) -> None:
         self.sources[action.source or ""] += 1
         self.destinations[action.destination or ""] += 1
         self.total += 1
 
+    def add_started(self, action: Action) -> None:
+        self.add(action)
+        self.recent_mb += _memory_mb(action)
+
     def add_plan(self, plan: ActionPlan) -> None:
         for action in plan.actions:
-            if action.type == ActionType.MIGRATE and action.state == ActionState.ONGOING:
+            if action.type != ActionType.MIGRATE:
+                continue
+            if action.state == ActionState.ONGOING:
                 self.add(action)
+            if action.started_at is not None and action.started_at >= self.since:
+                self.recent_mb += _memory_mb(action)
 
     def allows(self, action: Action, limits: PlanLimits) -> bool:
+        budget = limits.bandwidth_mb_per_minute
+        over_budget = bool(budget) and self.recent_mb > 0 and (
+            self.recent_mb + _memory_mb(action) > budget
+        )
         return (
-            self.total < limits.max_parallel
+            not over_budget
+            and self.total < limits.max_parallel
             and self.sources[action.source or ""] < limits.max_per_source
             and self.destinations[action.destination or ""] < limits.max_per_destination
         )
+
+
+def _memory_mb(action: Action) -> float:
+    value = action.parameters.get("memory_mb", 0)
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 class PlanExecutor:
@@ -71,12 +96,14 @@ class PlanExecutor:
         clock: Clock,
         limits: PlanLimits | None = None,
         on_transition: TransitionHook | None = None,
+        policy: ApplierPolicy | None = None,
     ) -> None:
         self._plans = plans
         self._driver = driver
         self._clock = clock
         self._limits = limits or PlanLimits()
         self._on_transition = on_transition
+        self._policy = policy or ApplierPolicy()
         self.hook_failures = 0
         self.plan_failures = 0
 
@@ -86,6 +113,8 @@ class PlanExecutor:
         """Move a RECOMMENDED or PENDING plan to ONGOING; `advance` then runs it."""
         plan = self._plans.get_plan(plan_id)
         _validate(plan)
+        if plan.state in (PlanState.RECOMMENDED, PlanState.PENDING):
+            self._lease(plan)
         if plan.state == PlanState.RECOMMENDED:
             plan = self._set_state(plan, PlanState.PENDING, "approved")
         plan = self._set_state(plan, PlanState.ONGOING, "started")
@@ -113,9 +142,10 @@ class PlanExecutor:
                 log.exception("advancing action plan %s failed", plan.id)
         return advanced
 
-    def cancel(self, plan_id: str) -> ActionPlan:
-        """No new action starts, pending ones are cancelled, running ones finish; the
-        plan ends CANCELLED once nothing is in flight."""
+    def cancel(self, plan_id: str, *, abort: bool = False) -> ActionPlan:
+        """No new action starts, pending ones are cancelled, running ones finish (or,
+        with `abort`, are stopped where the driver can); the plan ends CANCELLED once
+        nothing is in flight."""
         plan = self._plans.get_plan(plan_id)
         if plan.state in (PlanState.RECOMMENDED, PlanState.PENDING):
             plan = self._cancel_pending(plan)
@@ -123,6 +153,11 @@ class PlanExecutor:
         if plan.state != PlanState.CANCELLING:
             plan = self._set_state(plan, PlanState.CANCELLING, "cancelling")
         plan = self._cancel_pending(plan)
+        if abort:
+            for action in [a for a in plan.actions if a.state == ActionState.ONGOING]:
+                result = actions.abort(self._driver, action)
+                if result is not None:
+                    plan = self._apply(plan, action, result)
         return self._conclude(plan)
 
     def resume(self) -> list[ActionPlan]:
@@ -152,8 +187,20 @@ class PlanExecutor:
     # --- rounds ----------------------------------------------------------
 
     def _settle(self, plan: ActionPlan, running: Iterable[Action]) -> ActionPlan:
+        now = self._clock.now()
         for action in list(running):
-            if action.parameters.get(actions.OPERATION_ID):
+            timeout = self._policy.timeout(action.type)
+            retry_at = action.parameters.get(actions.RETRY_AT)
+            waiting = retry_at is not None and not action.parameters.get(actions.OPERATION_ID)
+            if timeout is not None and action.started_at is not None and (
+                now - action.started_at > timeout
+            ):
+                result = actions.expire(self._driver, action, timeout)
+            elif waiting and now < float(retry_at or 0.0):
+                continue
+            elif waiting:
+                result = actions.retry(self._driver, action)
+            elif action.parameters.get(actions.OPERATION_ID):
                 result = actions.poll(self._driver, action)
             else:
                 result = actions.reconcile(self._driver, action)
@@ -162,7 +209,7 @@ class PlanExecutor:
 
     def _start_ready(self, plan: ActionPlan) -> ActionPlan:
         limits = plan.limits.tightest(self._limits)
-        load = _Load()
+        load = _Load(since=self._clock.now() - _BUDGET_WINDOW)
         for other in self._active_plans():
             if other.id != plan.id:
                 load.add_plan(other)
@@ -190,8 +237,11 @@ class PlanExecutor:
                     continue
                 plan = self._run(plan, action)
                 by_id = {a.id: a for a in plan.actions}
-                if by_id[action_id].state == ActionState.ONGOING:
-                    load.add(action)
+                if action.type == ActionType.MIGRATE:
+                    if by_id[action_id].state == ActionState.ONGOING:
+                        load.add_started(action)
+                    else:
+                        load.recent_mb += _memory_mb(action)
                 progressed = True
         return plan
 
@@ -219,6 +269,22 @@ class PlanExecutor:
                 )
                 plan = self._journal(plan, started, transition=False)
             return plan
+        if result.state == ActionState.FAILED and result.transient:
+            tried = int(action.parameters.get(actions.ATTEMPTS, 1))
+            retry = self._policy.retry
+            if tried < retry.attempts:
+                when = self._clock.now() + retry.delay(tried)
+                waiting = replace(
+                    action,
+                    parameters={
+                        **action.parameters,
+                        actions.ATTEMPTS: tried + 1,
+                        actions.RETRY_AT: when,
+                    },
+                    message=f"{result.message}; attempt {tried + 1} of {retry.attempts} "
+                    f"at {when:g}",
+                )
+                return self._journal(plan, waiting, transition=False)
         finished = action.moved_to(result.state, self._clock.now(), result.message)
         if result.state == ActionState.FAILED:
             log.warning("action %s failed: %s", describe(action), result.message)
@@ -271,8 +337,19 @@ class PlanExecutor:
     def _set_state(self, plan: ActionPlan, state: PlanState, message: str) -> ActionPlan:
         moved = plan.moved_to(state, message)
         self._plans.set_plan_state(plan.id, state, message)
+        if state in FINAL_PLAN_STATES and isinstance(self._plans, LeaseRepository):
+            self._plans.release_leases(plan.id)
         self._notify(moved, None)
         return moved
+
+    def _lease(self, plan: ActionPlan) -> None:
+        """Take the plan's hosts and instances, or raise ResourceBusy naming who holds
+        what; plans on disjoint hosts never wait for each other."""
+        if not isinstance(self._plans, LeaseRepository):
+            return
+        held = self._plans.acquire_leases(plan.id, sorted(resources(plan)))
+        if held:
+            raise ResourceBusy(f"action plan {plan.id} cannot start", held)
 
     def _notify(self, plan: ActionPlan, action: Action | None) -> None:
         if self._on_transition is None:
@@ -282,6 +359,19 @@ class PlanExecutor:
         except Exception:
             self.hook_failures += 1
             log.exception("on_transition hook failed for plan %s", plan.id)
+
+
+def resources(plan: ActionPlan) -> set[str]:
+    """What a plan touches: `host:NAME` of every host and `instance:NAME` of every VM."""
+    found: set[str] = set()
+    for action in plan.actions:
+        for key in ("source", "destination", "node"):
+            value = action.parameters.get(key)
+            if value:
+                found.add(f"host:{value}")
+        if action.instance:
+            found.add(f"instance:{action.instance}")
+    return found
 
 
 def _validate(plan: ActionPlan) -> None:

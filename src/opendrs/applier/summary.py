@@ -6,12 +6,14 @@ from opendrs.domain.action import Action, ActionPlan, ActionState, ActionType
 
 
 def describe(action: Action) -> str:
-    """A short human name: `migrate vm1 (a→b)`, `b→maintenance`, `nop`."""
+    """A short human name: `migrate vm1 (a→b)`, `b→maintenance`, `power off b→off`, `nop`."""
     p = action.parameters
     if action.type == ActionType.MIGRATE:
         return f"migrate {action.instance} ({action.source}→{action.destination})"
     if action.type == ActionType.CHANGE_NODE_STATE:
         return f"{p.get('node')}→{p.get('state')}"
+    if action.type == ActionType.POWER:
+        return f"power {p.get('power', '')} {p.get('node')}→{p.get('state')}".replace("  ", " ")
     return action.type.value
 
 

@@ -1,8 +1,12 @@
-"""Threshold rules: which meter, which comparison, for how many samples, with what
-hysteresis, and what to do when the rule goes into alarm."""
+"""Threshold rules: which series (meter and label selector), which aggregate over
+which sliding window, which comparison for how long (`for` duration or N-of-M),
+how it clears (hysteresis, `clear_for`), what absence means, when it is flapping,
+and what to do on each transition."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import operator
 from collections.abc import Callable, Mapping
@@ -10,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from opendrs.domain.alarm import Severity
+from opendrs.domain.alarm import AlarmState, Severity
 from opendrs.domain.errors import InvalidInput
 
 
@@ -37,9 +41,30 @@ _UPWARD = frozenset({Op.GT, Op.GE})
 _DOWNWARD = frozenset({Op.LT, Op.LE})
 
 
+class Aggregate(StrEnum):
+    """What a window of samples is reduced to before the comparison."""
+
+    LAST = "last"
+    MEAN = "mean"
+    MAX = "max"
+    MIN = "min"
+    SUM = "sum"
+    COUNT = "count"
+    RATE = "rate"  # per second, between the first and last sample, counter resets added
+
+
+class MissingPolicy(StrEnum):
+    """What the absence of a series' samples for `after` seconds means."""
+
+    NO_DATA = "no_data"  # the alarm goes to no_data
+    KEEP = "keep"  # nothing changes
+    BREACHING = "breaching"  # absence counts as the condition holding
+
+
 class ActionKind(StrEnum):
     LOG = "log"
     EVENT = "event"
+    WEBHOOK = "webhook"
 
 
 AUDIT_REQUESTED = "opendrs.audit.requested"
@@ -47,31 +72,93 @@ AUDIT_REQUESTED = "opendrs.audit.requested"
 
 @dataclass(frozen=True, slots=True)
 class RuleAction:
-    """Done once each time the rule's alarm fires: a log line, or an event (by
-    default a request for an audit of `goal` with `strategy` and `parameters`)."""
+    """Done on the rule's notified transitions: a log line, a webhook call (in
+    Alertmanager's payload), or an event on the bus (by default a request for an
+    audit of `goal` with `strategy` and `parameters`).
+
+    `on` (`when:` in rule files) lists the states whose arrival runs the action;
+    empty means `alarm` for an event (an audit is wanted when it fires) and every
+    notified state otherwise."""
 
     kind: ActionKind = ActionKind.LOG
     event_type: str = AUDIT_REQUESTED
     goal: str = ""
     strategy: str = ""
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    url: str = ""
+    on: tuple[AlarmState, ...] = ()
 
     def __post_init__(self) -> None:
         try:
             object.__setattr__(self, "kind", ActionKind(self.kind))
         except ValueError:
             raise InvalidInput(
-                f"unknown action kind {self.kind!r} (expected log or event)", field="kind"
+                f"unknown action kind {self.kind!r} (expected one of {', '.join(ActionKind)})",
+                field="type",
             ) from None
+        try:
+            object.__setattr__(self, "on", tuple(AlarmState(s) for s in self.on))
+        except ValueError as exc:
+            raise InvalidInput(f"unknown state in `when`: {exc}", field="when") from None
         if self.kind == ActionKind.EVENT and not self.event_type:
             raise InvalidInput("an event action needs an event_type", field="event_type")
+        if self.kind == ActionKind.WEBHOOK and not self.url.startswith(("http://", "https://")):
+            raise InvalidInput(
+                f"a webhook action needs an http(s) url, got {self.url!r}", field="url"
+            )
+
+    def runs_on(self, state: AlarmState) -> bool:
+        if self.on:
+            return state in self.on
+        return state == AlarmState.ALARM if self.kind == ActionKind.EVENT else True
+
+
+@dataclass(frozen=True, slots=True)
+class Missing:
+    """The missing-data policy: `policy` once no sample came for `after` seconds
+    (a `stale` marker makes a series absent at once)."""
+
+    policy: MissingPolicy = MissingPolicy.NO_DATA
+    after: float = 600.0
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "policy", MissingPolicy(self.policy))
+        except ValueError:
+            raise InvalidInput(
+                f"unknown missing policy {self.policy!r} "
+                f"(expected one of {', '.join(MissingPolicy)})",
+                field="missing.policy",
+            ) from None
+        if not (self.after >= 0 and math.isfinite(self.after)):
+            raise InvalidInput("missing.after must be a duration >= 0", field="missing.after")
+
+
+@dataclass(frozen=True, slots=True)
+class Flapping:
+    """More than `transitions` changes of state within `within` seconds make the
+    alarm flapping; it settles once `within` passes without a change."""
+
+    transitions: int
+    within: float
+
+    def __post_init__(self) -> None:
+        if self.transitions < 1:
+            raise InvalidInput(
+                "flapping.transitions must be at least 1", field="flapping.transitions"
+            )
+        if not (self.within > 0 and math.isfinite(self.within)):
+            raise InvalidInput("flapping.within must be a duration > 0", field="flapping.within")
 
 
 @dataclass(frozen=True, slots=True)
 class ThresholdRule:
-    """`meter op threshold` held for `for_samples` consecutive samples of one entity
-    puts the (rule, entity) alarm in ALARM. With a `clear_threshold` the alarm stays
-    until `meter op clear_threshold` no longer holds for `clear_samples` samples."""
+    """`aggregate(meter over window) op threshold` on each series the selector
+    matches. It fires once the condition has held for `for_seconds` (since it
+    first held) or on `n` of the last `m` samples (`n_of_m`; `for_samples=N` is
+    N of N). Once firing, it clears when `aggregate op clear_threshold` (the
+    threshold when unset) has stopped holding for `clear_for` seconds and
+    `clear_samples` samples."""
 
     name: str
     meter: str
@@ -83,6 +170,17 @@ class ThresholdRule:
     severity: Severity = Severity.WARNING
     labels: Mapping[str, str] = field(default_factory=dict)
     actions: tuple[RuleAction, ...] = ()
+    selector: Mapping[str, str] = field(default_factory=dict)
+    aggregate: Aggregate = Aggregate.LAST
+    window: float = 0.0
+    for_seconds: float = 0.0
+    n_of_m: tuple[int, int] | None = None
+    clear_for: float = 0.0
+    missing: Missing = field(default_factory=Missing)
+    flapping: Flapping | None = None
+    annotations: Mapping[str, str] = field(default_factory=dict)
+    scale: float = 1.0
+    version: str = ""
 
     def __post_init__(self) -> None:
         where = f"rule {self.name!r}" if self.name else "rule"
@@ -90,20 +188,7 @@ class ThresholdRule:
             raise InvalidInput("a rule needs a name", source=where, field="name")
         if not self.meter:
             raise InvalidInput("a rule needs a meter", source=where, field="meter")
-        try:
-            object.__setattr__(self, "op", Op(self.op))
-        except ValueError:
-            raise InvalidInput(
-                f"unknown operator {self.op!r} (expected one of {', '.join(Op)})",
-                source=where,
-                field="op",
-            ) from None
-        try:
-            object.__setattr__(self, "severity", Severity(self.severity))
-        except ValueError:
-            raise InvalidInput(
-                f"unknown severity {self.severity!r}", source=where, field="severity"
-            ) from None
+        self._coerce(where)
         if not math.isfinite(self.threshold):
             raise InvalidInput("threshold must be a finite number", source=where, field="threshold")
         if self.for_samples < 1:
@@ -112,8 +197,50 @@ class ThresholdRule:
             raise InvalidInput(
                 "clear_samples must be at least 1", source=where, field="clear_samples"
             )
-        object.__setattr__(self, "actions", tuple(self.actions))
+        for name in ("window", "for_seconds", "clear_for"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise InvalidInput(f"{name} must be a duration >= 0", source=where, field=name)
+        if not (self.scale > 0 and math.isfinite(self.scale)):
+            raise InvalidInput("scale must be a number > 0", source=where, field="scale")
+        if self.aggregate in (Aggregate.RATE,) and self.window <= 0:
+            raise InvalidInput("aggregate rate needs a window > 0", source=where, field="window")
+        self._check_for(where)
         self._check_clear(where)
+        if not self.version:
+            object.__setattr__(self, "version", self._fingerprint())
+
+    def _coerce(self, where: str) -> None:
+        for name, kind in (("op", Op), ("severity", Severity), ("aggregate", Aggregate)):
+            raw = getattr(self, name)
+            try:
+                object.__setattr__(self, name, kind(raw))
+            except ValueError:
+                raise InvalidInput(
+                    f"unknown {name} {raw!r} (expected one of {', '.join(kind)})",
+                    source=where,
+                    field=name,
+                ) from None
+        object.__setattr__(self, "actions", tuple(self.actions))
+        object.__setattr__(self, "labels", dict(self.labels))
+        object.__setattr__(self, "selector", dict(self.selector))
+        object.__setattr__(self, "annotations", dict(self.annotations))
+
+    def _check_for(self, where: str) -> None:
+        if self.n_of_m is None:
+            if self.for_samples > 1:
+                object.__setattr__(self, "n_of_m", (self.for_samples, self.for_samples))
+            return
+        n, m = self.n_of_m
+        if not (1 <= n <= m <= 1024):
+            raise InvalidInput(
+                f"n_of_m needs 1 <= n <= m <= 1024, got [{n}, {m}]", source=where, field="n_of_m"
+            )
+        if self.for_seconds > 0:
+            raise InvalidInput(
+                "give either `for` (a duration) or n_of_m, not both", source=where, field="n_of_m"
+            )
+        object.__setattr__(self, "n_of_m", (int(n), int(m)))
 
     def _check_clear(self, where: str) -> None:
         clear = self.clear_threshold
@@ -144,6 +271,35 @@ class ThresholdRule:
                 field="clear_threshold",
             )
 
+    def _fingerprint(self) -> str:
+        """A short hash of everything that decides the rule's behaviour."""
+        described = {
+            "meter": self.meter,
+            "threshold": self.threshold,
+            "op": self.op.value,
+            "clear_threshold": self.clear_threshold,
+            "clear_samples": self.clear_samples,
+            "selector": sorted(self.selector.items()),
+            "aggregate": self.aggregate.value,
+            "window": self.window,
+            "for_seconds": self.for_seconds,
+            "n_of_m": self.n_of_m,
+            "clear_for": self.clear_for,
+            "missing": [self.missing.policy.value, self.missing.after],
+            "flapping": None
+            if self.flapping is None
+            else [self.flapping.transitions, self.flapping.within],
+            "severity": self.severity.value,
+            "labels": sorted(self.labels.items()),
+            "scale": self.scale,
+        }
+        text = json.dumps(described, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    def selects(self, labels: Mapping[str, str]) -> bool:
+        """Whether a series with these labels is one of the rule's."""
+        return all(labels.get(k) == v for k, v in self.selector.items())
+
     def breaches(self, value: float) -> bool:
         """The firing condition against `threshold`."""
         return _COMPARE[self.op](value, self.threshold)
@@ -151,8 +307,14 @@ class ThresholdRule:
     def holds(self, value: float) -> bool:
         """Whether an alarm already firing stays firing: the condition against the
         clear threshold when there is one (hysteresis), else the firing condition."""
-        limit = self.threshold if self.clear_threshold is None else self.clear_threshold
-        return _COMPARE[self.op](value, limit)
+        return _COMPARE[self.op](value, self.clear_limit)
+
+    @property
+    def clear_limit(self) -> float:
+        return self.threshold if self.clear_threshold is None else self.clear_threshold
 
     def describe(self) -> str:
-        return f"{self.meter} {self.op} {self.threshold:g}"
+        subject = (
+            self.meter if self.aggregate == Aggregate.LAST else f"{self.aggregate}({self.meter})"
+        )
+        return f"{subject} {self.op} {self.threshold:g}"

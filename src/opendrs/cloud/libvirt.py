@@ -8,6 +8,7 @@ mid-poll costs only that domain's counters (counted, and told by `drain_errors`)
 
 from __future__ import annotations
 
+import functools
 import logging
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -113,7 +114,7 @@ class LibvirtStats:
             label = self._domain_label(domain)
             try:
                 counters = self._deadline.call(
-                    f"stats of domain {label}", lambda d=domain: self._domain_counters(d)
+                    f"stats of domain {label}", functools.partial(self._domain_counters, domain)
                 )
             except Exception as exc:
                 self._domain_failed(label, exc)

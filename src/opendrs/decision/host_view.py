@@ -18,6 +18,7 @@ class HostView:
     disk_gb_used: int = 0
     cpu_cores_used: float = 0.0
     group_members: Mapping[str, int] = field(default_factory=dict)
+    instance_count: int = 0
 
     @staticmethod
     def of(host: Host, instances: Iterable[Instance]) -> HostView:
@@ -36,6 +37,7 @@ class HostView:
             disk_gb_used=max(host.local_gb_used, sum(i.disk_gb for i in residents)),
             cpu_cores_used=sum(i.cpu_cores_used for i in residents),
             group_members=members,
+            instance_count=len(residents),
         )
 
     @property
@@ -104,4 +106,5 @@ class HostView:
             disk_gb_used=self.disk_gb_used + sign * instance.disk_gb,
             cpu_cores_used=max(0.0, self.cpu_cores_used + sign * instance.cpu_cores_used),
             group_members=members,
+            instance_count=max(0, self.instance_count + sign),
         )

@@ -4,7 +4,7 @@ host. Checkpoints let a search try placements and take them back exactly."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
 from opendrs.decision.filters import HostFilter, PlacementRequest
@@ -41,7 +41,10 @@ class Placement:
         cluster: Cluster,
         filters: Sequence[HostFilter],
         weighers: Sequence[HostWeigher] = (),
+        candidates: Collection[str] | None = None,
     ) -> None:
+        """`candidates` limits the destinations considered (an audit's scope);
+        every host of the cluster still counts for group policies."""
         self._cluster = cluster
         self._filters = list(filters)
         self._weighers = list(weighers)
@@ -61,6 +64,11 @@ class Placement:
             for group in instance.groups:
                 self._group_sizes[group] = self._group_sizes.get(group, 0) + 1
         self._journal: list[_Step] = []
+        wanted = cluster.hosts.keys() if candidates is None else candidates
+        unknown = sorted(h for h in wanted if h not in cluster.hosts)
+        if unknown:
+            raise NotFound("host", ", ".join(unknown))
+        self._candidates = sorted(wanted)
 
     def view(self, host: str) -> HostView:
         try:
@@ -82,31 +90,64 @@ class Placement:
     def cpu_percent(self, host: str) -> float:
         return self.view(host).cpu_percent
 
-    def request_for(self, instance: Instance, source: str | None = None) -> PlacementRequest:
+    @property
+    def candidates(self) -> list[str]:
+        """The destinations this placement considers, by name."""
+        return list(self._candidates)
+
+    def request_for(
+        self, instance: Instance, source: str | None = None, with_group: bool = False
+    ) -> PlacementRequest:
         groups = self._cluster.groups
+        where = source if source is not None else self._location.get(instance.name, "")
+        here = self._location.get(instance.name)
+        on_source = self._views[where].group_members if where in self._views else {}
+        away: dict[str, int] = {}
+        for g in instance.groups:
+            siblings = self._group_sizes.get(g, 0) - (1 if here is not None else 0)
+            beside = on_source.get(g, 0) - (1 if here == where else 0)
+            away[g] = max(0, siblings - beside)
         return PlacementRequest(
-            source=source if source is not None else self._location.get(instance.name, ""),
+            source=where,
             group_policies={g: groups[g].policy for g in instance.groups if g in groups},
             group_sizes={g: self._group_sizes.get(g, 0) for g in instance.groups},
+            group_away=away,
+            with_group=with_group,
         )
 
-    def rank(self, instance: Instance, source: str | None = None) -> Ranking:
+    def rank(
+        self, instance: Instance, source: str | None = None, with_group: bool = False
+    ) -> Ranking:
         """Every host either passes all filters (and is weighed) or is rejected by
         the first filter that refuses it, with that filter's reason."""
-        request = self.request_for(instance, source)
+        request = self.request_for(instance, source, with_group)
         passed: list[HostView] = []
         rejections: dict[str, str] = {}
-        for name in sorted(self._views):
+        for name in self._candidates:
             view = self._views[name]
-            for host_filter in self._filters:
-                reason = host_filter.passes(view, instance, request)
-                if reason is not None:
-                    rejections[name] = reason
-                    break
-            else:
+            reason = self._first_refusal(view, instance, request)
+            if reason is None:
                 passed.append(view)
+            else:
+                rejections[name] = reason
         ranked = weigh(passed, instance, self._weighers)
         return Ranking(tuple((v.name, w) for v, w in ranked), rejections)
+
+    def refusal(
+        self, instance: Instance, host: str, source: str | None = None, with_group: bool = False
+    ) -> str | None:
+        """Why `host` may not take `instance` now (None: it may), by the same filters."""
+        request = self.request_for(instance, source, with_group)
+        return self._first_refusal(self.view(host), instance, request)
+
+    def _first_refusal(
+        self, view: HostView, instance: Instance, request: PlacementRequest
+    ) -> str | None:
+        for host_filter in self._filters:
+            reason = host_filter.passes(view, instance, request)
+            if reason is not None:
+                return reason
+        return None
 
     def choose_destination(
         self, instance: Instance, source: str | None = None

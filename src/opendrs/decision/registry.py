@@ -7,7 +7,10 @@ import importlib.metadata
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from opendrs.decision.strategies.host_maintenance import HostMaintenance, HostReturn
+from opendrs.decision.strategies.host_packing import HostPacking
 from opendrs.decision.strategies.overload_relief import OverloadRelief
+from opendrs.decision.strategies.workload_balance import WorkloadBalance
 from opendrs.domain.cluster import Cluster
 from opendrs.domain.errors import InvalidInput
 from opendrs.domain.solution import Solution
@@ -33,7 +36,9 @@ class StrategyType(Protocol):
 
 
 def builtin_strategies() -> tuple[StrategyType, ...]:
-    return (OverloadRelief,)
+    """Ours, each goal's default first: they come before any entry point, so a
+    plugin adds strategies to a goal without taking over its default."""
+    return (OverloadRelief, HostMaintenance, HostReturn, WorkloadBalance, HostPacking)
 
 
 class StrategyRegistry:

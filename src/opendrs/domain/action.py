@@ -117,24 +117,36 @@ class Action:
 @dataclass(frozen=True, slots=True)
 class PlanLimits:
     """How many migrations may run at once: per source host, per destination
-    host and in all. The planner records them in the plan; the applier enforces them."""
+    host and in all; and a bandwidth budget: the memory (MB) of the migrations started
+    in any 60 seconds, 0 for none (one migration bigger than the budget may still
+    start when nothing else did in the window). The planner records them in the plan;
+    the applier enforces them."""
 
     max_per_source: int = 2
     max_per_destination: int = 2
     max_parallel: int = 8
+    bandwidth_mb_per_minute: int = 0
 
     def __post_init__(self) -> None:
         for name in ("max_per_source", "max_per_destination", "max_parallel"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise InvalidInput(f"must be a whole number >= 1, got {value!r}", field=name)
+        budget = self.bandwidth_mb_per_minute
+        if not isinstance(budget, int) or budget < 0:
+            raise InvalidInput(
+                f"must be a whole number >= 0 (0: no budget), got {budget!r}",
+                field="bandwidth_mb_per_minute",
+            )
 
     def tightest(self, other: PlanLimits) -> PlanLimits:
         """The stricter of two sets of limits, field by field."""
+        budgets = [b for b in (self.bandwidth_mb_per_minute, other.bandwidth_mb_per_minute) if b]
         return PlanLimits(
             max_per_source=min(self.max_per_source, other.max_per_source),
             max_per_destination=min(self.max_per_destination, other.max_per_destination),
             max_parallel=min(self.max_parallel, other.max_parallel),
+            bandwidth_mb_per_minute=min(budgets, default=0),
         )
 
 

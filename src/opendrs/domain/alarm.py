@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from typing import Any
 
 from opendrs.domain.transitions import check_transition
 
@@ -14,6 +15,8 @@ class AlarmState(StrEnum):
     PENDING = "pending"
     ALARM = "alarm"
     NO_DATA = "no_data"
+    # Too many transitions in a short time: notifications are held until it settles.
+    FLAPPING = "flapping"
 
 
 class Severity(StrEnum):
@@ -23,10 +26,19 @@ class Severity(StrEnum):
 
 
 _ALARM_MOVES: dict[AlarmState, frozenset[AlarmState]] = {
-    AlarmState.OK: frozenset({AlarmState.PENDING, AlarmState.ALARM, AlarmState.NO_DATA}),
-    AlarmState.PENDING: frozenset({AlarmState.OK, AlarmState.ALARM, AlarmState.NO_DATA}),
-    AlarmState.ALARM: frozenset({AlarmState.OK, AlarmState.NO_DATA}),
-    AlarmState.NO_DATA: frozenset({AlarmState.OK, AlarmState.PENDING, AlarmState.ALARM}),
+    AlarmState.OK: frozenset(
+        {AlarmState.PENDING, AlarmState.ALARM, AlarmState.NO_DATA, AlarmState.FLAPPING}
+    ),
+    AlarmState.PENDING: frozenset(
+        {AlarmState.OK, AlarmState.ALARM, AlarmState.NO_DATA, AlarmState.FLAPPING}
+    ),
+    AlarmState.ALARM: frozenset({AlarmState.OK, AlarmState.NO_DATA, AlarmState.FLAPPING}),
+    AlarmState.NO_DATA: frozenset(
+        {AlarmState.OK, AlarmState.PENDING, AlarmState.ALARM, AlarmState.FLAPPING}
+    ),
+    AlarmState.FLAPPING: frozenset(
+        {AlarmState.OK, AlarmState.PENDING, AlarmState.ALARM, AlarmState.NO_DATA}
+    ),
 }
 
 # Pending is never notified: it is a rule waiting for its `for` to be met.
@@ -69,10 +81,18 @@ class AlarmTransition:
     source: str = "cep"
     reason: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
+    # The rule's version when it moved, and what it saw: aggregate, window values,
+    # thresholds (JSON-able), so the history explains every transition.
+    rule_version: str = ""
+    details: Mapping[str, Any] = field(default_factory=dict)
+    # Held transitions (while flapping, or when nothing new is announced) are
+    # recorded but not notified.
+    held: bool = False
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def notified(self) -> bool:
-        if self.current not in NOTIFIED_STATES:
+        if self.held or self.current not in NOTIFIED_STATES:
             return False
         # ok after pending was never announced, so its return is not news either.
         return not (self.current == AlarmState.OK and self.previous == AlarmState.PENDING)

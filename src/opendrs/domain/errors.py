@@ -66,3 +66,12 @@ class PlanningError(OpendrsError):
         self.problem = problem
         self.moves = moves
         super().__init__(problem)
+
+
+class ResourceBusy(OpendrsError):
+    """Resources another plan holds: `held` maps each resource to its holder."""
+
+    def __init__(self, what: str, held: dict[str, str]) -> None:
+        self.held = dict(held)
+        listing = ", ".join(f"{r} (held by plan {o})" for r, o in sorted(held.items()))
+        super().__init__(f"{what}: busy resources: {listing}")

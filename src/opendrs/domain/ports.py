@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from opendrs.domain.action import Action, ActionPlan, PlanState
 from opendrs.domain.alarm import Alarm, AlarmTransition
@@ -69,6 +69,16 @@ class OperationFinder(Protocol):
 
     def running_operation(self, instance: str) -> Operation | None:
         """The migration of `instance` still running, if any."""
+        ...
+
+
+@runtime_checkable
+class OperationAborter(Protocol):
+    """Optional for a CloudActions driver: stop a running migration (the VM stays on
+    its source), used when an action times out or its plan is cancelled."""
+
+    def abort_operation(self, operation_id: str) -> None:
+        """Raises DriverError when the migration cannot be stopped (any more)."""
         ...
 
 
@@ -143,6 +153,18 @@ class AlarmRepository(Protocol):
     def history(self, limit: int = 100) -> list[AlarmTransition]: ...
 
 
+class CepStateRepository(Protocol):
+    """The CEP engine's per (rule, series) state, so a restart resumes it."""
+
+    def save_cep_state(
+        self, changed: Sequence[Mapping[str, Any]], removed: Sequence[tuple[str, str]] = ()
+    ) -> None:
+        """Upsert changed entries (each has `rule` and `entity`), delete removed keys."""
+        ...
+
+    def load_cep_state(self) -> list[dict[str, Any]]: ...
+
+
 class AuditRepository(Protocol):
     def save_audit(self, audit: Audit) -> None: ...
 
@@ -166,4 +188,23 @@ class PlanRepository(Protocol):
 
     def journal_action(self, action: Action) -> None:
         """Persist one action's new state (the applier's journal)."""
+        ...
+
+
+@runtime_checkable
+class LeaseRepository(Protocol):
+    """Optional for a PlanRepository: exclusive leases on named resources (`host:NAME`,
+    `instance:NAME`), so two plans never touch the same VM or host at once."""
+
+    def acquire_leases(self, owner: str, resources: Sequence[str]) -> dict[str, str]:
+        """Take all of `resources` for `owner` or none of them; returns the ones other
+        owners hold ({resource: owner}), empty when granted. Idempotent per owner."""
+        ...
+
+    def release_leases(self, owner: str) -> int:
+        """Give back everything `owner` holds; returns how many."""
+        ...
+
+    def list_leases(self) -> dict[str, str]:
+        """Every lease: {resource: owner}."""
         ...

@@ -1,28 +1,40 @@
 """The CEP stage as a service: samples and agent watermark transitions go into
-the rule engine; alarm transitions are recorded and published, and rule actions
-become events on the bus (an overload becomes an audit request)."""
+the rule engine; alarm transitions are recorded and published, notifications go
+through the dispatcher, rule actions become events on the bus (an overload
+becomes an audit request), and the engine's state is saved after every batch so
+a restart resumes it without re-notifying or falsely clearing."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
+from typing import Any
 
 from opendrs.bus import codec, subjects
-from opendrs.cep.engine import CepEngine
+from opendrs.cep.engine import CepEngine, CepOutput
+from opendrs.cep.rule import ThresholdRule
 from opendrs.domain.alarm import AlarmState, AlarmTransition
+from opendrs.domain.clock import Clock, WallClock
+from opendrs.domain.errors import InvalidInput
 from opendrs.domain.event import Event
-from opendrs.domain.ports import AlarmRepository, Bus, Subscription
+from opendrs.domain.ports import AlarmRepository, Bus, CepStateRepository, Subscription
 from opendrs.domain.sample import EntityKind, Sample, SampleType
+from opendrs.notify.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
 WATERMARK_METER_PREFIX = "watermark."
+# Published by whoever sees an instance or host disappear; data {"entity": name}.
+ENTITY_DELETED = "inventory.deleted"
 
 
 def watermark_sample(transition: AlarmTransition) -> Sample:
     """An agent's watermark transition as a 0/1 gauge the CEP rules can use."""
     host = transition.labels.get("host", "")
     kind = EntityKind.HOST if host in ("", transition.entity) else EntityKind.INSTANCE
+    extra = {k: v for k, v in transition.labels.items() if k not in ("host", "instance", "meter")}
     return Sample(
         meter=f"{WATERMARK_METER_PREFIX}{transition.rule}",
         entity=transition.entity,
@@ -32,23 +44,56 @@ def watermark_sample(transition: AlarmTransition) -> Sample:
         time=transition.time,
         kind=kind,
         host=host or transition.entity,
-        labels=dict(transition.labels),
+        labels=extra,
     )
 
 
 class Detection:
-    def __init__(self, bus: Bus, engine: CepEngine, alarms: AlarmRepository) -> None:
+    """`consume=False` leaves the sample subscriptions to the caller (a
+    PartitionWorker hands its partitions' events to `on_samples`)."""
+
+    def __init__(
+        self,
+        bus: Bus,
+        engine: CepEngine,
+        alarms: AlarmRepository,
+        *,
+        clock: Clock | None = None,
+        state: CepStateRepository | None = None,
+        dispatcher: Dispatcher | None = None,
+        consume: bool = True,
+    ) -> None:
         self._bus = bus
         self._engine = engine
         self._alarms = alarms
+        self._clock: Clock = clock or WallClock()
+        self._state = state
+        self._dispatcher = dispatcher
+        self._consume = consume
+        self._lock = threading.RLock()
         self._subscriptions: list[Subscription] = []
+        self._unsaved: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self._unremoved: set[tuple[str, str]] = set()
         self.transitions = 0
         self.events = 0
+        self.failures = 0
+
+    @property
+    def engine(self) -> CepEngine:
+        return self._engine
 
     def start(self) -> None:
-        self._subscriptions = [
-            self._bus.subscribe(f"{subjects.SAMPLES}.>", self.on_samples, "cep"),
+        if self._state is not None:
+            with self._lock:
+                restored = self._engine.restore(self._state.load_cep_state())
+            log.info("restored the state of %d alarm series", restored)
+        if self._consume:
+            self._subscriptions.append(
+                self._bus.subscribe(f"{subjects.SAMPLES}.>", self.on_samples, "cep")
+            )
+        self._subscriptions += [
             self._bus.subscribe(subjects.AGENT_ALARMS, self.on_agent_alarm, "cep"),
+            self._bus.subscribe(ENTITY_DELETED, self.on_entity_deleted, "cep"),
         ]
 
     def stop(self) -> None:
@@ -56,19 +101,45 @@ class Detection:
             sub.close()
         self._subscriptions = []
 
+    # --- inputs -----------------------------------------------------------
+
     def on_samples(self, event: Event) -> None:
-        self._evaluate(codec.samples_of(event))
+        samples = codec.samples_of(event)
+        with self._lock:
+            self._handle(self._engine.process(samples))
 
     def on_agent_alarm(self, event: Event) -> None:
         transition = codec.transition_from_dict(event.data, source=event.source)
-        self._alarms.record(transition)
-        self._evaluate([watermark_sample(transition)])
+        self._guarded("record", lambda: self._alarms.record(transition))
+        with self._lock:
+            self._handle(self._engine.process([watermark_sample(transition)]))
 
-    def _evaluate(self, samples: Iterable[Sample]) -> None:
-        output = self._engine.process(samples)
+    def on_entity_deleted(self, event: Event) -> None:
+        entity = event.data.get("entity") or event.subject
+        if not isinstance(entity, str) or not entity:
+            raise InvalidInput("a deletion names its entity", source=event.source, field="data")
+        with self._lock:
+            self._handle(self._engine.retire(entity, event.time))
+
+    def tick(self) -> None:
+        """Let time pass (call it every few seconds): silent series go to no_data
+        (or breach, per rule) and calmed flapping alarms settle."""
+        with self._lock:
+            self._handle(self._engine.advance(self._clock.now()))
+
+    def reload(self, rules: Iterable[ThresholdRule]) -> None:
+        """Swap the rules atomically: on error the running rules stay, and kept
+        rules keep their series' state (a threshold edit resets nothing)."""
+        with self._lock:
+            self._engine.set_rules(list(rules))
+            self._save()
+
+    # --- outputs ----------------------------------------------------------
+
+    def _handle(self, output: CepOutput) -> None:
         for transition in output.transitions:
             self.transitions += 1
-            self._alarms.record(transition)
+            self._guarded("record", partial(self._alarms.record, transition))
             if transition.notified:
                 self._bus.publish(
                     subjects.ALARM_TRANSITIONS,
@@ -80,6 +151,44 @@ class Detection:
                         data=codec.transition_to_dict(transition),
                     ),
                 )
+        for line in output.log_lines:
+            log.warning("%s", line)
         for produced in output.events:
             self.events += 1
             self._bus.publish(subjects.AUDIT_REQUESTS, produced)
+        dispatcher = self._dispatcher
+        if dispatcher is not None and output.transitions:
+            self._guarded(
+                "dispatch", lambda: dispatcher.dispatch(output.transitions, output.deliveries)
+            )
+        self._save()
+
+    def _save(self) -> None:
+        state = self._state
+        if state is None:
+            return
+        changed, removed = self._engine.changes()
+        for entry in changed:
+            key = (str(entry["rule"]), str(entry["entity"]))
+            self._unsaved[key] = entry
+            self._unremoved.discard(key)
+        for key in removed:
+            self._unsaved.pop(key, None)
+            self._unremoved.add(key)
+        if not self._unsaved and not self._unremoved:
+            return
+        try:
+            state.save_cep_state(list(self._unsaved.values()), sorted(self._unremoved))
+        except Exception:
+            self.failures += 1
+            log.exception("saving the CEP state failed; will retry with the next batch")
+            return
+        self._unsaved.clear()
+        self._unremoved.clear()
+
+    def _guarded(self, what: str, call: Callable[[], object]) -> None:
+        try:
+            call()
+        except Exception:
+            self.failures += 1
+            log.exception("%s failed; carrying on", what)

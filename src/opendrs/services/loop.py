@@ -22,7 +22,9 @@ class Pollable(Protocol):
 
 
 class Advancing(Protocol):
-    def advance_all(self) -> object: ...
+    def advance_all(self) -> Sequence[object]:
+        """Advance every running plan; returns those still running (or just run)."""
+        ...
 
 
 class StepLoop:
@@ -54,13 +56,16 @@ class StepLoop:
 
     def step(self) -> None:
         end = self.clock.now() + self._step
+        busy = True
         while self.clock.now() < end:
             self.clock.advance(min(self._tick, end - self.clock.now()))
-            self._advance_applier()
+            # Nothing can start a plan between polls, so once the applier has
+            # nothing in flight the rest of the step needs no ticks.
+            if busy:
+                busy = self._advance_applier()
         self._inventory.sync()
         self._poll()
         self._advance_applier()
-        self._inventory.sync()
         self.steps += 1
 
     def _poll(self) -> None:
@@ -76,10 +81,12 @@ class StepLoop:
             except Exception:
                 log.exception("after-poll hook %s failed", done)
 
-    def _advance_applier(self) -> None:
+    def _advance_applier(self) -> bool:
+        """One applier round; True while there may be work in flight."""
         if self._applier is None:
-            return
+            return False
         try:
-            self._applier.advance_all()
+            return bool(self._applier.advance_all())
         except Exception:
             log.exception("applier round failed")
+            return True

@@ -1,17 +1,21 @@
 """Audit requests become audits, audits become action plans: load the cluster
 model, run the goal's strategy, order the solution with the planner and, in
-automatic mode, hand the plan to the applier."""
+automatic mode, hand the plan to the applier. Audits come from events (alarms,
+host state changes) and from continuous schedules; instances moved within the
+anti-ping-pong window are passed to strategies that accept the hint."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from opendrs.bus import subjects
 from opendrs.decision.audit import run_audit
 from opendrs.decision.registry import StrategyRegistry
-from opendrs.domain.action import ActionPlan, PlanState
+from opendrs.domain.action import ActionPlan, ActionState, ActionType, PlanState
 from opendrs.domain.audit import Audit, AuditState, AuditType
 from opendrs.domain.clock import Clock
 from opendrs.domain.cluster import Cluster
@@ -28,6 +32,51 @@ from opendrs.planner import PlanLimits, build_plan
 log = logging.getLogger(__name__)
 
 BUSY_PLAN_STATES = (PlanState.PENDING, PlanState.ONGOING, PlanState.CANCELLING)
+# Parameters the built-in strategies accept for anti-ping-pong.
+PING_PONG_PARAMETERS = ("recently_moved", "recent_host_moves")
+
+
+@dataclass(frozen=True, slots=True)
+class ContinuousAudit:
+    """An audit run every `interval` seconds (Watcher's CONTINUOUS type)."""
+
+    name: str
+    goal: str
+    interval: float
+    strategy: str = ""
+    scope: tuple[str, ...] = ()
+    parameters: Mapping[str, Any] = field(default_factory=dict)
+    auto_trigger: bool = False
+
+    def __post_init__(self) -> None:
+        if self.interval <= 0:
+            raise ValueError(f"continuous audit {self.name}: interval must be positive")
+
+
+def recent_moves(
+    plans: Iterable[ActionPlan], since: float
+) -> tuple[tuple[str, ...], dict[str, int]]:
+    """Instances migrated (or migrating) since `since`, and how many of those
+    migrations each host took part in."""
+    instances: set[str] = set()
+    hosts: dict[str, int] = {}
+    for plan in plans:
+        for action in plan.actions:
+            if action.type != ActionType.MIGRATE or action.instance is None:
+                continue
+            if action.state == ActionState.ONGOING:
+                when = since
+            elif action.state == ActionState.SUCCEEDED and action.finished_at is not None:
+                when = action.finished_at
+            else:
+                continue
+            if when < since:
+                continue
+            instances.add(action.instance)
+            for host in (action.source, action.destination):
+                if host:
+                    hosts[host] = hosts.get(host, 0) + 1
+    return tuple(sorted(instances)), hosts
 
 
 class Optimization:
@@ -43,6 +92,8 @@ class Optimization:
         clock: Clock,
         launch: Callable[[str], object],
         defaults: Mapping[str, Mapping[str, Any]] | None = None,
+        ping_pong_window: float = 3600.0,
+        continuous: Sequence[ContinuousAudit] = (),
     ) -> None:
         self._bus = bus
         self._cluster = cluster
@@ -54,6 +105,9 @@ class Optimization:
         self._launch = launch
         self._defaults = defaults or {}
         self._subscription: Subscription | None = None
+        self._ping_pong_window = ping_pong_window
+        self._continuous = list(continuous)
+        self._next_run: dict[str, float] = {}
         self.failures = 0
 
     def start(self) -> None:
@@ -65,6 +119,100 @@ class Optimization:
         if self._subscription is not None:
             self._subscription.close()
             self._subscription = None
+
+    def tick(self) -> list[ActionPlan]:
+        """Run every continuous audit that is due; a failing one is counted and the
+        others still run. Each run supersedes the audit's earlier RECOMMENDED plans."""
+        now = self._clock.now()
+        made: list[ActionPlan] = []
+        for schedule in self._continuous:
+            due = self._next_run.get(schedule.name, now)
+            if now < due:
+                continue
+            self._next_run[schedule.name] = now + schedule.interval
+            try:
+                self._supersede(schedule.name)
+                audit = Audit(
+                    goal=schedule.goal,
+                    strategy=schedule.strategy,
+                    audit_type=AuditType.CONTINUOUS,
+                    scope=schedule.scope,
+                    parameters={**self._defaults.get(schedule.goal, {}), **schedule.parameters},
+                    auto_trigger=schedule.auto_trigger,
+                    trigger=f"continuous {schedule.name}",
+                    created_at=now,
+                )
+                plan = self.run(audit)
+            except Exception:
+                self.failures += 1
+                log.exception("continuous audit %s failed", schedule.name)
+                continue
+            if plan is not None:
+                made.append(plan)
+        return made
+
+    def on_host_state(self, event: Event) -> None:
+        """A host entering maintenance is evacuated; one leaving it (enabled again)
+        gets its instances back when the event asks for it (`bring_back`)."""
+        data = event.data
+        host = str(data.get("host") or event.subject)
+        state = str(data.get("state", ""))
+        if state == "maintenance":
+            goal, strategy = "host_maintenance", "host_maintenance"
+            params: dict[str, Any] = {"maintenance_node": host}
+            if data.get("backup_node"):
+                params["backup_node"] = str(data["backup_node"])
+        elif state == "enabled" and data.get("bring_back"):
+            goal, strategy = "host_maintenance", "host_return"
+            params = {"maintenance_node": host}
+        else:
+            return
+        self.run(
+            Audit(
+                goal=goal,
+                strategy=strategy,
+                audit_type=AuditType.EVENT,
+                parameters={**self._defaults.get(goal, {}), **params},
+                auto_trigger=bool(data.get("auto_trigger", True)),
+                trigger=f"host {host} is {state}",
+                created_at=self._clock.now(),
+            )
+        )
+
+    def _supersede(self, name: str) -> None:
+        trigger = f"continuous {name}"
+        audits = {a.id for a in self._audits.list_audits(limit=1000) if a.trigger == trigger}
+        for plan in self._plans.list_plans(states=[PlanState.RECOMMENDED]):
+            if plan.audit_id in audits:
+                self._plans.set_plan_state(plan.id, PlanState.SUPERSEDED, "a newer run replaced it")
+
+    def _with_ping_pong(self, audit: Audit) -> Audit:
+        """Add the anti-ping-pong hints when the strategy takes them and the audit
+        does not name them itself."""
+        try:
+            kind = self._registry.strategy_type(audit.goal, audit.strategy)
+        except Exception:
+            return audit
+        accepted = getattr(kind, "parameters_type", None)
+        if accepted is None or not dataclasses.is_dataclass(accepted):
+            return audit
+        names = {f.name for f in dataclasses.fields(accepted)}
+        if not set(PING_PONG_PARAMETERS) <= names:
+            return audit
+        if any(p in audit.parameters for p in PING_PONG_PARAMETERS):
+            return audit
+        since = self._clock.now() - self._ping_pong_window
+        moved, hosts = recent_moves(self._plans.list_plans(limit=1000), since)
+        if not moved:
+            return audit
+        return dataclasses.replace(
+            audit,
+            parameters={
+                **audit.parameters,
+                "recently_moved": list(moved),
+                "recent_host_moves": hosts,
+            },
+        )
 
     def on_request(self, event: Event) -> None:
         data = event.data
@@ -84,6 +232,7 @@ class Optimization:
 
     def run(self, audit: Audit) -> ActionPlan | None:
         """Run one audit to a saved plan (started when the audit is automatic)."""
+        audit = self._with_ping_pong(audit)
         self._audits.save_audit(audit)
         audit = audit.moved_to(AuditState.ONGOING)
         self._audits.save_audit(audit)

@@ -28,7 +28,8 @@ from postgres_schema import SERVER, fresh_schema
 def test_an_empty_database_is_migrated_to_head(database_url: str) -> None:
     database = open_database(database_url)
     try:
-        assert database.revision() == head_revision() == "0001"
+        assert database.revision() == head_revision()
+        assert head_revision() is not None
         with database.transaction() as conn:
             names = set(inspect(conn).get_table_names())
         assert names == {*tables.metadata.tables, "alembic_version"}

@@ -8,14 +8,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from opendrs.decision.filters import (
-    AllowedHostsFilter,
-    CpuHeadroomFilter,
-    HostFilter,
-    capacity_filters,
-)
+from opendrs.decision.filters import AllowedHostsFilter, CpuHeadroomFilter, HostFilter
 from opendrs.decision.parameters import parse_parameters
 from opendrs.decision.placement import Placement, Ranking
+from opendrs.decision.policy import (
+    AuditParameters,
+    MoveBudget,
+    check_hosts,
+    hold_reason,
+    placement_filters,
+    resolve_scope,
+    weigher_context,
+    with_implicit_weights,
+)
 from opendrs.decision.weighers import weighers_from
 from opendrs.domain.cluster import Cluster
 from opendrs.domain.errors import InvalidInput
@@ -35,14 +40,17 @@ EPSILON = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
-class OverloadReliefParameters:
+class OverloadReliefParameters(AuditParameters):
+    """The scope names the hosts relieved (hosts, zone:NAME, aggregate:NAME);
+    destinations, when given, the only hosts that may receive."""
+
     threshold: float = 80.0
     target: float = 75.0
-    scope: tuple[str, ...] = ()
     destinations: tuple[str, ...] = ()
     weights: Mapping[str, float] = field(default_factory=lambda: {"cpu_load": 1.0})
 
     def __post_init__(self) -> None:
+        AuditParameters.__post_init__(self)
         if self.threshold <= 0:
             raise InvalidInput(
                 f"threshold must be above 0, got {self.threshold:g}", field="parameters.threshold"
@@ -54,7 +62,7 @@ class OverloadReliefParameters:
                 field="parameters.target",
             )
         try:
-            weighers_from(self.weights)
+            weighers_from(with_implicit_weights(self.weights))
         except InvalidInput as exc:
             raise InvalidInput(exc.problem, field=f"parameters.{exc.field}") from None
 
@@ -101,16 +109,10 @@ class OverloadRelief:
 
     def execute(self, cluster: Cluster) -> Solution:
         p = self.parameters
-        for name, hosts in (("scope", p.scope), ("destinations", p.destinations)):
-            unknown = sorted(h for h in hosts if h not in cluster.hosts)
-            if unknown:
-                raise InvalidInput(
-                    f"unknown host(s) {', '.join(unknown)}",
-                    source=f"strategy {NAME}",
-                    field=f"parameters.{name}",
-                )
-        scope = p.scope or tuple(sorted(cluster.hosts))
-        placement = Placement(cluster, self._filters(), weighers_from(p.weights))
+        scope = resolve_scope(cluster, p.scope, f"strategy {NAME}")
+        check_hosts(cluster, p.destinations, "destinations", f"strategy {NAME}")
+        weighers = weighers_from(with_implicit_weights(p.weights), weigher_context(cluster, p))
+        placement = Placement(cluster, self._filters(), weighers)
         before = {h: placement.cpu_percent(h) for h in scope}
         overloaded = sorted(
             (h for h in scope if before[h] > p.threshold), key=lambda h: (-before[h], h)
@@ -119,8 +121,17 @@ class OverloadRelief:
         explanations: list[str] = []
         if not overloaded:
             explanations.append(f"no host in scope is above {p.threshold:g}% CPU")
+        budget = MoveBudget.of(p)
         for host in overloaded:
+            mark = placement.checkpoint()
             outcome = self._relieve(placement, host)
+            leaving = [cluster.instances[m.instance] for m in outcome.moves]
+            over = budget.refusal(leaving)
+            if over:
+                placement.rollback(mark)
+                explanations.append(f"{outcome.explanation}, but not planned: {over}")
+                continue
+            budget.spend(leaving)
             moves.extend(outcome.moves)
             explanations.append(outcome.explanation)
         after = {h: placement.cpu_percent(h) for h in scope}
@@ -138,7 +149,7 @@ class OverloadRelief:
 
     def _filters(self) -> list[HostFilter]:
         p = self.parameters
-        filters = capacity_filters()
+        filters = placement_filters(p)
         if p.destinations:
             filters.append(AllowedHostsFilter(p.destinations))
         filters.append(CpuHeadroomFilter(p.target))
@@ -150,12 +161,14 @@ class OverloadRelief:
         before = view.cpu_percent
         excess = view.cpu_cores_used - p.target * view.host.vcpus / 100.0
         residents = placement.instances_on(host)
-        pinned = [i for i in residents if not i.movable]
+        pinned = [i for i in residents if hold_reason(i, p)]
         movable = sorted(
             (
                 i
                 for i in residents
-                if i.movable and i.state == InstanceState.ACTIVE and i.cpu_cores_used > 0
+                if not hold_reason(i, p)
+                and i.state == InstanceState.ACTIVE
+                and i.cpu_cores_used > 0
             ),
             key=lambda i: (i.memory_mb, i.name),
         )
@@ -179,7 +192,13 @@ class OverloadRelief:
             )
             for h in reachable
         )
-        pinned_note = f"; {len(pinned)} instance(s) marked never_migrate stay" if pinned else ""
+        pinned_note = (
+            f"; {len(pinned)} instance(s) stay ("
+            + ", ".join(f"{i.name} {hold_reason(i, p)}" for i in pinned[:3])
+            + ")"
+            if pinned
+            else ""
+        )
         available = sum(i.cpu_cores_used for i in movable)
         if available < excess - EPSILON:
             stuck_note = ""

@@ -23,6 +23,7 @@ import math
 import mmap
 import os
 import struct
+import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -240,6 +241,8 @@ class RoundRobinFile:
         self._journal = UndoJournal(path, durable=durable) if writable else None
         self._blocks: list[_Block] = []
         self._layout = -1
+        # flock excludes other processes; threads sharing this handle need this too
+        self._thread_lock = threading.RLock()
         self._load_layout()
 
     # --- opening ------------------------------------------------------------
@@ -383,6 +386,7 @@ class RoundRobinFile:
         names: list[str] = []
         where: dict[str, tuple[int, int]] = {}
         retired: list[str] = []
+        retired_where: dict[str, tuple[int, int]] = {}
         for b, block in enumerate(self._blocks):
             raw = block.names
             for slot in range(block.capacity):
@@ -395,9 +399,15 @@ class RoundRobinFile:
                     where[name] = (b, slot)
                 else:
                     retired.append(name)
+                    retired_where[name] = (b, slot)  # the latest retired wins
         self._names = names
         self._where = where
         self._retired = retired
+        self._retired_where = retired_where
+        parts = [b.params_i[_P_KIND, b.active_slots] for b in self._blocks]
+        self._kinds = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        self._counters = (self._kinds == SourceType.COUNTER) | (self._kinds == SourceType.DERIVE)
+        self._any_counters = bool(self._counters.any())
         # position of each block's active slots in the vector of active columns
         self._block_positions: list[npt.NDArray[np.int64]] = []
         position = 0
@@ -408,14 +418,15 @@ class RoundRobinFile:
 
     @contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:
-        if self._fd < 0:
-            raise InvalidInput("round-robin file is closed", source=self.path)
-        fcntl.flock(self._fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-        try:
-            self._load_layout()
-            yield
-        finally:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        with self._thread_lock:
+            if self._fd < 0:
+                raise InvalidInput("round-robin file is closed", source=self.path)
+            fcntl.flock(self._fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            try:
+                self._load_layout()
+                yield
+            finally:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _require_writable(self) -> UndoJournal:
         if not self.writable or self._journal is None:
@@ -651,14 +662,15 @@ class RoundRobinFile:
                 f"got shape {array.shape}",
                 source=self.path,
             )
-        kinds = self._active_kinds()
-        counters = (kinds == SourceType.COUNTER) | (kinds == SourceType.DERIVE)
+        kinds = self._kinds
+        counters = self._counters
+        any_counters = self._any_counters
         magnitude: npt.NDArray[np.uint64] | None = None
         negative: npt.NDArray[np.bool_] | None = None
         if array.dtype.kind in "iu":
             value = array.astype(np.float64)
             unknown = np.zeros(array.shape, dtype=bool)
-            if counters.any():
+            if any_counters:
                 if array.dtype.kind == "u":
                     magnitude = array.astype(np.uint64)
                     negative = np.zeros(array.shape, dtype=bool)
@@ -679,15 +691,11 @@ class RoundRobinFile:
             except (TypeError, ValueError):
                 raise InvalidInput("values must be numbers", source=self.path) from None
             unknown = np.isnan(value)
-            if counters.any():
+            if any_counters:
                 magnitude, negative = _float_counters(value, unknown, counters)
-        if counters.any():
+        if any_counters:
             self._check_counters(value, unknown, negative, kinds, counters)
         return Batch(seconds, usecs, value, unknown, magnitude, negative)
-
-    def _active_kinds(self) -> npt.NDArray[np.int64]:
-        parts = [b.params_i[_P_KIND, b.active_slots] for b in self._blocks]
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
     def _check_counters(
         self,
@@ -698,16 +706,19 @@ class RoundRobinFile:
         counters: npt.NDArray[np.bool_],
     ) -> None:
         with np.errstate(invalid="ignore"):
-            fractional = counters & ~unknown & (value != np.floor(value))
+            # NaN (unknown) and inf compare oddly; both are masked or caught below
+            fractional = (value != np.floor(value)) | ~np.isfinite(value)
+            if fractional.any():
+                fractional &= counters & ~unknown
         if fractional.any():
             row, col = np.argwhere(fractional)[0]
             raise InvalidInput(
-                f"{value[row, col]!r} is not an integer reading for a "
+                f"{value[row, col]!r} is not a finite integer reading for a "
                 f"{SourceType(int(kinds[col])).name} column",
                 source=self.path,
                 field=self._names[col],
             )
-        if negative is not None:
+        if negative is not None and negative.any():
             bad = negative & ~unknown & (kinds == SourceType.COUNTER)
             if bad.any():
                 row, col = np.argwhere(bad)[0]
@@ -868,16 +879,22 @@ class RoundRobinFile:
 
     def _read(self, plan: FetchPlan, last_up: int, columns: Sequence[str] | None) -> Fetched:
         names = list(self._names) if columns is None else list(columns)
-        missing = [n for n in names if n not in self._where]
+        cells = {n: self._where.get(n) or self._retired_where.get(n) for n in names}
+        missing = [n for n, cell in cells.items() if cell is None]
         if missing:
             raise NotFound("column", missing[0])
         archive = self.archives[plan.archive]
         cur_row = self._cur_rows()[plan.archive]
         first, slots = row_slots(archive, self.step, last_up, cur_row, plan)
-        out = np.full((plan.rows, len(names)), math.nan)
+        out = np.empty((plan.rows, len(names)))
+        out[:first] = math.nan
+        out[first + len(slots) :] = math.nan
         if len(slots):
             rows = slice(first, first + len(slots))
-            if columns is None:
+            if columns is None and len(self._blocks) == 1 and self._blocks[0].dense:
+                # one copy straight from the ring into the result
+                np.take(self._blocks[0].rings[plan.archive], slots, axis=0, out=out[rows])
+            elif columns is None:
                 position = 0
                 for block in self._blocks:
                     count = len(block.active_slots)
@@ -889,7 +906,9 @@ class RoundRobinFile:
                     position += count
             else:
                 for j, name in enumerate(names):
-                    b, slot = self._where[name]
+                    cell = cells[name]
+                    assert cell is not None
+                    b, slot = cell
                     out[rows, j] = self._blocks[b].rings[plan.archive][slots, slot]
         return Fetched(plan.start, plan.end, plan.step, tuple(names), out, plan.archive)
 

@@ -172,6 +172,40 @@ class HostArchives:
         values = np.hstack(parts) if parts else np.zeros((plan.rows, 0))
         return SeriesMatrix(plan.start, plan.end, plan.step, tuple(keys), values)
 
+    def history(
+        self,
+        name: str,
+        cf: str | Consolidation,
+        start: int,
+        end: int,
+        resolution: int = 1,
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """One series wherever it lived (an instance that migrated has its
+        history in several host files, retired where it left): merged on one
+        grid, the host it lives on now first."""
+        consolidation = cf if isinstance(cf, Consolidation) else parse_cf(cf)
+        holders: list[tuple[int, RoundRobinFile]] = []
+        for host in self.hosts():
+            handle = self.file(host)
+            if name in handle.columns:
+                holders.append((0, handle))
+            elif name in handle.retired:
+                holders.append((1, handle))
+        if not holders:
+            raise NotFound("series", name)
+        holders.sort(key=lambda item: (item[0], -item[1].last_update))
+        last_up = max(int(h.last_update) for _, h in holders)
+        plan = plan_fetch(
+            self.archives, self.step, last_up, consolidation, int(start), int(end), resolution
+        )
+        merged: npt.NDArray[np.float64] | None = None
+        for _, handle in holders:
+            values = handle.read_plan(plan, [name]).values[:, 0]
+            merged = values if merged is None else np.where(np.isnan(merged), values, merged)
+        assert merged is not None
+        stamps = plan.start + plan.step * np.arange(1, plan.rows + 1, dtype=np.int64)
+        return stamps, merged
+
     def close(self) -> None:
         for handle in self._files.values():
             handle.close()

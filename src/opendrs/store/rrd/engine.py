@@ -215,12 +215,21 @@ class Engine:
             unknown = unknown | (params.heartbeat < interval)
         if params.has_bounds:
             unknown = unknown | (rate > params.maximum) | (rate < params.minimum)
-        pdp_new = np.where(unknown, NAN, pdp_new)
+        if unknown.any():
+            pdp_new = np.where(unknown, NAN, pdp_new)
         # the reading is remembered whatever happened to the interval
-        state.last_value[:] = np.where(readings.unknown, NAN, readings.value)
+        if readings.unknown.any():
+            state.last_value[:] = np.where(readings.unknown, NAN, readings.value)
+            if params.has_counters:
+                state.last_sign[:] = np.where(
+                    readings.unknown, 0, np.where(readings.negative, -1, 1)
+                )
+        else:
+            state.last_value[:] = readings.value
+            if params.has_counters:
+                state.last_sign[:] = np.where(readings.negative, -1, 1)
         if params.has_counters:
             state.last_mag[:] = readings.magnitude
-            state.last_sign[:] = np.where(readings.unknown, 0, np.where(readings.negative, -1, 1))
         return pdp_new
 
     def _counter_delta(self, params: ColumnParams, state: ColumnState, readings: Readings) -> F64:
@@ -229,17 +238,22 @@ class Engine:
         new = readings.magnitude
         old = state.last_mag
         grew = new >= old
-        magnitude = np.where(grew, new - old, old - new)
-        delta = magnitudes_to_float(magnitude)
-        delta = np.where(grew, delta, -delta)
-        old_negative = state.last_sign < 0
-        delta = np.where(readings.negative, -delta, delta)
-        invalid = readings.unknown | (state.last_sign == 0) | (readings.negative != old_negative)
-        if params.has_wrap:
+        signs = bool(readings.negative.any() or (state.last_sign < 0).any())
+        if grew.all():
+            delta = magnitudes_to_float(new - old)
+        else:
+            delta = magnitudes_to_float(np.where(grew, new - old, old - new))
+            delta = np.where(grew, delta, -delta)
+        invalid = readings.unknown | (state.last_sign == 0)
+        if signs:
+            old_negative = state.last_sign < 0
+            delta = np.where(readings.negative, -delta, delta)
+            invalid = invalid | (readings.negative != old_negative)
+        if params.has_wrap and (signs or not grew.all()):
             counter = params.counter
             delta = np.where(counter & (delta < 0), delta + _WRAP32, delta)
             delta = np.where(counter & (delta < 0), delta + _WRAP64, delta)
-        return np.where(invalid, NAN, delta)
+        return np.where(invalid, NAN, delta) if invalid.any() else delta
 
     @staticmethod
     def _simple(interval: float, state: ColumnState, pdp_new: F64) -> None:
@@ -258,21 +272,36 @@ class Engine:
         """process_pdp_st: the value of the PDP(s) this update closes, and the
         start of the next one."""
         unknown = np.isnan(pdp_new)
-        pre_unknown = np.where(unknown, p.pre_int, 0.0)
+        any_unknown = bool(unknown.any())
         val = state.pdp_val
-        val = np.where(
-            unknown, val, np.where(np.isnan(val), 0.0, val) + pdp_new / p.interval * p.pre_int
-        )
+        val_nan = np.isnan(val)
+        if val_nan.any():
+            val = np.where(val_nan, 0.0, val)
+        share = pdp_new / p.interval
+        if any_unknown:
+            pre_unknown: F64 | float = np.where(unknown, p.pre_int, 0.0)
+            val = np.where(unknown, state.pdp_val, val + share * p.pre_int)
+        else:
+            pre_unknown = 0.0
+            val = val + share * p.pre_int
         unknown_sec = state.unknown_sec
         dumped = (self.step / 2.0) < unknown_sec
         if p.interval > params.min_heartbeat:
             dumped = dumped | (p.interval > params.heartbeat)
         diff = p.elapsed * self.step
-        pdp_temp = np.where(
-            dumped, NAN, val / ((diff - unknown_sec).astype(np.float64) - pre_unknown)
-        )
-        state.unknown_sec[:] = np.where(unknown, math.floor(p.post_int), 0)
-        state.pdp_val[:] = np.where(unknown, NAN, pdp_new / p.interval * p.post_int)
+        if unknown_sec.any():
+            known_sec: F64 | float = (diff - unknown_sec).astype(np.float64) - pre_unknown
+        else:
+            known_sec = float(diff) - pre_unknown  # (double)(diff - 0) - pre_unknown
+        pdp_temp = val / known_sec
+        if dumped.any():
+            pdp_temp = np.where(dumped, NAN, pdp_temp)
+        if any_unknown:
+            state.unknown_sec[:] = np.where(unknown, math.floor(p.post_int), 0)
+            state.pdp_val[:] = np.where(unknown, NAN, share * p.post_int)
+        else:
+            state.unknown_sec[:] = 0
+            np.multiply(share, p.post_int, out=state.pdp_val)
         return pdp_temp
 
     def _consolidate(
@@ -285,6 +314,7 @@ class Engine:
     ) -> None:
         """update_cdp_prep + write_to_rras for every archive."""
         unknown = np.isnan(pdp_temp)
+        any_unknown = bool(unknown.any())
         elapsed = p.elapsed
         for index, archive in enumerate(self.archives):
             n_rows = p.rows[index]
@@ -299,48 +329,72 @@ class Engine:
             unk = state.cdp_unknown[index]
             cf = archive.cf
             if n_rows == 0:
-                unk[:] = np.where(unknown, unk + elapsed, unk)
-                if cf is Consolidation.AVERAGE:
-                    grown = np.where(np.isnan(cdp), pdp_temp * elapsed, cdp + pdp_temp * elapsed)
-                elif cf is Consolidation.MAX:
-                    grown = np.where(
-                        np.isnan(cdp), pdp_temp, np.where(pdp_temp > cdp, pdp_temp, cdp)
-                    )
-                elif cf is Consolidation.MIN:
-                    grown = np.where(
-                        np.isnan(cdp), pdp_temp, np.where(pdp_temp < cdp, pdp_temp, cdp)
-                    )
-                else:
-                    grown = pdp_temp
-                cdp[:] = np.where(unknown, cdp, grown)
+                self._accumulate(cf, cdp, unk, pdp_temp, unknown, any_unknown, elapsed)
                 continue
             start_offset = p.start_offsets[index]
-            unk_now = np.where(unknown, unk + start_offset, unk)
+            unk_now = np.where(unknown, unk + start_offset, unk) if any_unknown else unk
             secondary = pdp_temp
+            cdp_nan = np.isnan(cdp)
+            some_cdp_nan = bool(cdp_nan.any())
             if cf is Consolidation.AVERAGE:
-                cum = np.where(np.isnan(cdp), 0.0, cdp)
-                cur = np.where(unknown, 0.0, pdp_temp)
+                cum = np.where(cdp_nan, 0.0, cdp) if some_cdp_nan else cdp
+                cur = np.where(unknown, 0.0, pdp_temp) if any_unknown else pdp_temp
                 value = (cum + cur * start_offset) / (archive.steps - unk_now).astype(np.float64)
-            elif cf is Consolidation.MAX:
-                cum = np.where(np.isnan(cdp), -math.inf, cdp)
-                cur = np.where(unknown, -math.inf, pdp_temp)
-                value = np.where(cur > cum, cur, cum)
-            elif cf is Consolidation.MIN:
-                cum = np.where(np.isnan(cdp), math.inf, cdp)
-                cur = np.where(unknown, math.inf, pdp_temp)
-                value = np.where(cur < cum, cur, cum)
+            elif cf is Consolidation.MAX or cf is Consolidation.MIN:
+                empty = -math.inf if cf is Consolidation.MAX else math.inf
+                cum = np.where(cdp_nan, empty, cdp) if some_cdp_nan else cdp
+                cur = np.where(unknown, empty, pdp_temp) if any_unknown else pdp_temp
+                better = cur > cum if cf is Consolidation.MAX else cur < cum
+                value = np.where(better, cur, cum)
             else:
                 value = pdp_temp
-            primary = np.where(unk_now > archive.steps * archive.xff, NAN, value)
+            too_unknown = unk_now > archive.steps * archive.xff
+            primary = np.where(too_unknown, NAN, value) if too_unknown.any() else value
             into = (elapsed - start_offset) % archive.steps
             if into == 0:
-                carry = np.full(len(cdp), _EMPTY_CARRY[cf])
+                cdp[:] = _EMPTY_CARRY[cf]
             else:
                 filled = pdp_temp * into if cf is Consolidation.AVERAGE else pdp_temp
-                carry = np.where(unknown, _EMPTY_CARRY[cf], filled)
-            cdp[:] = carry
-            unk[:] = np.where(unknown, into, 0)
+                cdp[:] = np.where(unknown, _EMPTY_CARRY[cf], filled) if any_unknown else filled
+            if any_unknown:
+                unk[:] = np.where(unknown, into, 0)
+            else:
+                unk[:] = 0
             positions[index] = _write(rings[index], positions[index], n_rows, primary, secondary)
+
+    @staticmethod
+    def _accumulate(
+        cf: Consolidation,
+        cdp: F64,
+        unk: I64,
+        pdp_temp: F64,
+        unknown: B,
+        any_unknown: bool,
+        elapsed: int,
+    ) -> None:
+        """calculate_cdp_val: fold PDPs into a CDP that does not close yet."""
+        if any_unknown:
+            unk[:] = np.where(unknown, unk + elapsed, unk)
+        cdp_nan = np.isnan(cdp)
+        if not any_unknown and not cdp_nan.any():
+            if cf is Consolidation.AVERAGE:
+                cdp += pdp_temp * elapsed
+            elif cf is Consolidation.MAX:
+                np.copyto(cdp, pdp_temp, where=pdp_temp > cdp)
+            elif cf is Consolidation.MIN:
+                np.copyto(cdp, pdp_temp, where=pdp_temp < cdp)
+            else:
+                cdp[:] = pdp_temp
+            return
+        if cf is Consolidation.AVERAGE:
+            grown = np.where(cdp_nan, pdp_temp * elapsed, cdp + pdp_temp * elapsed)
+        elif cf is Consolidation.MAX:
+            grown = np.where(cdp_nan, pdp_temp, np.where(pdp_temp > cdp, pdp_temp, cdp))
+        elif cf is Consolidation.MIN:
+            grown = np.where(cdp_nan, pdp_temp, np.where(pdp_temp < cdp, pdp_temp, cdp))
+        else:
+            grown = pdp_temp
+        cdp[:] = np.where(unknown, cdp, grown) if any_unknown else grown
 
 
 _EMPTY_CARRY = {

@@ -276,6 +276,59 @@ class SqlStore:
             found = conn.execute(query).all()
         return [JournalEntry(r.action_id, ActionState(r.state), r.message, r.time) for r in found]
 
+    # --- leases ----------------------------------------------------------
+
+    def acquire_leases(self, owner: str, resources: Sequence[str]) -> dict[str, str]:
+        """LeaseRepository: all of `resources` for `owner` in one transaction, or none
+        (returns who holds the busy ones)."""
+        wanted = sorted(set(resources))
+        now = self._clock.now()
+        try:
+            with self._db.transaction(write=True) as conn:
+                owners = self._lease_owners(conn, wanted)
+                held = {r: o for r, o in owners.items() if o != owner}
+                if held:
+                    raise _Busy(held)
+                fresh = [r for r in wanted if r not in owners]
+                if fresh:
+                    conn.execute(
+                        insert(t.leases),
+                        [{"resource": r, "owner": owner, "acquired_at": now} for r in fresh],
+                    )
+        except _Busy as busy:
+            return busy.held
+        except InvalidInput:
+            # Another owner inserted one of them between our read and our write (the
+            # primary key refused it): report who won.
+            with self._db.transaction() as conn:
+                owners = self._lease_owners(conn, wanted)
+            held = {r: o for r, o in owners.items() if o != owner}
+            if not held:
+                raise
+            return held
+        return {}
+
+    def release_leases(self, owner: str) -> int:
+        with self._db.transaction(write=True) as conn:
+            result = conn.execute(delete(t.leases).where(t.leases.c.owner == owner))
+        return int(result.rowcount or 0)
+
+    def list_leases(self) -> dict[str, str]:
+        with self._db.transaction() as conn:
+            found = conn.execute(select(t.leases.c.resource, t.leases.c.owner)).all()
+        return {r.resource: r.owner for r in found}
+
+    @staticmethod
+    def _lease_owners(conn: Connection, resources: Sequence[str]) -> dict[str, str]:
+        """{resource: owner} of those of `resources` that are leased."""
+        owners: dict[str, str] = {}
+        for chunk in _chunks(resources):
+            query = select(t.leases.c.resource, t.leases.c.owner).where(
+                t.leases.c.resource.in_(chunk)
+            )
+            owners.update({row.resource: row.owner for row in conn.execute(query)})
+        return owners
+
     # --- helpers ---------------------------------------------------------
 
     def _upsert(self, table: Table, key: tuple[str, ...]) -> Any:
@@ -322,6 +375,14 @@ class SqlStore:
             for row in found:
                 by_plan[row["plan_id"]].append(rows.action_from(row))
         return [rows.plan_from(row, by_plan[row["id"]]) for row in plan_rows]
+
+
+class _Busy(Exception):
+    """Rolls back a lease acquisition that found resources held by others."""
+
+    def __init__(self, held: dict[str, str]) -> None:
+        super().__init__(held)
+        self.held = held
 
 
 _Named = TypeVar("_Named", Host, Instance)

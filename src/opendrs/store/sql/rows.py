@@ -153,6 +153,8 @@ def transition_row(transition: AlarmTransition) -> dict[str, Any]:
         "labels": dict(transition.labels),
         "severity": transition.severity.value,
         "source": transition.source,
+        "rule_version": transition.rule_version,
+        "details": dict(transition.details),
     }
 
 
@@ -168,6 +170,8 @@ def transition_from(row: Row) -> AlarmTransition:
         source=row["source"],
         reason=row["reason"],
         labels=dict(row["labels"]),
+        rule_version=row["rule_version"],
+        details=dict(row["details"] or {}),
     )
 
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 NAME = 255
@@ -118,6 +119,8 @@ alarm_history = Table(
     Column("labels", JSON, nullable=False),
     Column("severity", String(STATE), nullable=False),
     Column("source", String(NAME), nullable=False),
+    Column("rule_version", String(64), nullable=False, server_default=""),
+    Column("details", JSON, nullable=False, server_default=text("'{}'")),
     Index("ix_alarm_history_rule_entity", "rule", "entity"),
 )
 
@@ -194,4 +197,27 @@ action_journal = Table(
     Column("message", Text, nullable=False),
     Column("time", Double, nullable=False),
     Index("ix_action_journal_plan", "plan_id", "seq"),
+)
+
+# One row per leased resource (`host:NAME`, `instance:NAME`); the primary key is what
+# makes two plans unable to hold the same one.
+leases = Table(
+    "leases",
+    metadata,
+    Column("resource", String(NAME), primary_key=True),
+    Column("owner", String(ID), nullable=False),
+    Column("acquired_at", Double, nullable=False),
+    Index("ix_leases_owner", "owner"),
+)
+
+# The CEP engine's per (rule, series) state: alarm state, hold and clear timers,
+# N-of-M hits, window; restored at start so a restart neither re-notifies nor clears.
+cep_state = Table(
+    "cep_state",
+    metadata,
+    Column("rule", String(NAME), primary_key=True),
+    Column("entity", String(NAME), primary_key=True),
+    Column("version", String(64), nullable=False),
+    Column("state", JSON, nullable=False),
+    Column("updated_at", Double, nullable=False),
 )

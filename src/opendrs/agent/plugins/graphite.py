@@ -1,0 +1,134 @@
+"""The graphite plugin: each poll's samples in Graphite's plaintext protocol
+(`path value timestamp`) over one TCP connection to carbon, reconnecting when it
+drops. Lines that could not be sent wait in a bounded buffer (oldest dropped
+first, counted) and go out after the reconnection."""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+from collections import deque
+from collections.abc import Iterable
+
+from opendrs.agent.plugin import PollResult, QuietHooks
+from opendrs.agent.plugins.naming import PathNamer
+from opendrs.config import GraphiteSettings
+from opendrs.domain.clock import Clock, WallClock
+from opendrs.domain.sample import Sample
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 64 * 1024
+
+
+class GraphitePlugin(QuietHooks):
+    """Sends to carbon at `settings.host:port`; after a failure, tries to connect
+    again at most every `retry_seconds` of `clock` time."""
+
+    name = "graphite"
+
+    def __init__(self, settings: GraphiteSettings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self._clock: Clock = clock or WallClock()
+        self._namer = PathNamer(settings.prefix)
+        self._meters = frozenset(settings.meters)
+        self._socket: socket.socket | None = None
+        self._pending: deque[bytes] = deque()
+        self._next_attempt = float("-inf")
+        self.lines_sent = 0
+        self.lines_dropped = 0
+        self.connects = 0
+        self.send_errors = 0
+
+    @property
+    def pending(self) -> int:
+        """Lines waiting for carbon to come back."""
+        return len(self._pending)
+
+    def lines(self, samples: Iterable[Sample]) -> list[bytes]:
+        path = self._namer.path
+        meters = self._meters
+        return [
+            f"{path(s)} {s.value:.17g} {int(s.time)}\n".encode()
+            for s in samples
+            if not meters or s.meter in meters
+        ]
+
+    def on_poll_done(self, result: PollResult) -> None:
+        chunk = b"".join(self.lines(result.samples))
+        if chunk:
+            self._pending.append(chunk)
+            self._bound()
+        self.flush()
+
+    def flush(self) -> bool:
+        """Send what is pending; False if carbon is not reachable now."""
+        while self._pending:
+            sock = self._connected()
+            if sock is None:
+                return False
+            chunk = self._pending[0]
+            try:
+                sock.sendall(chunk)
+            except OSError as exc:
+                self._lost(f"send failed: {exc}")
+                continue
+            self._pending.popleft()
+            self.lines_sent += chunk.count(b"\n")
+        return True
+
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
+    def _connected(self) -> socket.socket | None:
+        sock = self._socket
+        if sock is not None and _peer_closed(sock):
+            self._lost("carbon closed the connection")
+            sock = None
+        if sock is not None:
+            return sock
+        now = self._clock.now()
+        if now < self._next_attempt:
+            return None
+        address = (self.settings.host, self.settings.port)
+        try:
+            sock = socket.create_connection(address, timeout=self.settings.timeout)
+        except OSError as exc:
+            self.send_errors += 1
+            self._next_attempt = now + self.settings.retry_seconds
+            log.warning("graphite %s:%d unreachable: %s", *address, exc)
+            return None
+        self._socket = sock
+        self.connects += 1
+        return sock
+
+    def _lost(self, why: str) -> None:
+        self.send_errors += 1
+        log.warning("graphite %s:%d: %s; reconnecting", self.settings.host, self.settings.port, why)
+        self.close()
+
+    def _bound(self) -> None:
+        limit = self.settings.buffer_lines
+        waiting = sum(chunk.count(b"\n") for chunk in self._pending)
+        while waiting > limit and self._pending:
+            # the oldest poll goes first: the newest values matter most
+            chunk = self._pending.popleft()
+            lines = chunk.count(b"\n")
+            waiting -= lines
+            self.lines_dropped += lines
+            log.warning("graphite buffer full: dropped %d lines", lines)
+
+
+def _peer_closed(sock: socket.socket) -> bool:
+    """Carbon never writes to us: a readable socket means it closed (or reset) it.
+    Writing first would succeed into a dead connection and lose the lines."""
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return False
+        return sock.recv(_CHUNK, socket.MSG_PEEK) == b""
+    except OSError:
+        return True

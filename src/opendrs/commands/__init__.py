@@ -1,0 +1,1 @@
+"""CLI commands, one module per noun; cli.py registers them."""

@@ -1,0 +1,174 @@
+"""Host overload detectors of Beloglazov & Buyya as CloudSim 3.0.3 computes them:
+static threshold (THR), median absolute deviation (MAD), interquartile range (IQR) and
+local regression (LR; LRR is the same, CloudSim never applies its weights). MAD, IQR
+and LR fall back to THR 0.7 while a host's history is too short."""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+import numpy as np
+
+from opendrs.decision.consolidation.load import Load
+from opendrs.decision.consolidation.snapshot import HISTORY_LENGTH, BoolArray, FloatArray, IntArray
+
+FALLBACK_THRESHOLD = 0.7
+ROBUST_MIN_POINTS = 12
+REGRESSION_POINTS = 10
+
+
+class Detector(Protocol):
+    def overloaded(self, load: Load, hosts: IntArray) -> BoolArray:
+        """Whether each of `hosts` is overloaded in the tentative state."""
+        ...
+
+    def overloaded_with(self, load: Load, hosts: IntArray, vm: int) -> BoolArray:
+        """Whether each of `hosts` would be overloaded with `vm` added."""
+        ...
+
+
+def _utilisation(load: Load, hosts: IntArray, vm: int = -1) -> FloatArray:
+    requested = load.requested[hosts]
+    if vm >= 0:
+        requested = requested + load.snapshot.vm_demand[vm]
+    u: FloatArray = requested / load.snapshot.host_mips[hosts]
+    return u
+
+
+def _history(load: Load, hosts: IntArray, vm: int) -> tuple[FloatArray, IntArray]:
+    if vm < 0:
+        return load.history[hosts], load.history_length[hosts]
+    rows: FloatArray = load.history[hosts] + load.share(vm, hosts)
+    lengths: IntArray = np.maximum(load.history_length[hosts], load.vm_trimmed[vm])
+    return rows, lengths
+
+
+class Threshold:
+    """Overloaded when requested MIPS / host MIPS > threshold."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+
+    def overloaded(self, load: Load, hosts: IntArray) -> BoolArray:
+        flags: BoolArray = _utilisation(load, hosts) > self.threshold
+        return flags
+
+    def overloaded_with(self, load: Load, hosts: IntArray, vm: int) -> BoolArray:
+        flags: BoolArray = _utilisation(load, hosts, vm) > self.threshold
+        return flags
+
+
+class _Robust:
+    """MAD and IQR: threshold 1 − s·spread of the host's (trimmed) history."""
+
+    def __init__(self, safety: float) -> None:
+        self.safety = safety
+        self.fallback = Threshold(FALLBACK_THRESHOLD)
+
+    def spread(self, rows: FloatArray, lengths: IntArray) -> FloatArray:
+        raise NotImplementedError
+
+    def _decide(self, u: FloatArray, rows: FloatArray, lengths: IntArray) -> BoolArray:
+        enough = lengths >= ROBUST_MIN_POINTS
+        flags: BoolArray = u > FALLBACK_THRESHOLD
+        if enough.any():
+            threshold = 1.0 - self.safety * self.spread(rows[enough], lengths[enough])
+            flags[enough] = u[enough] > threshold
+        return flags
+
+    def overloaded(self, load: Load, hosts: IntArray) -> BoolArray:
+        rows, lengths = _history(load, hosts, -1)
+        return self._decide(_utilisation(load, hosts), rows, lengths)
+
+    def overloaded_with(self, load: Load, hosts: IntArray, vm: int) -> BoolArray:
+        rows, lengths = _history(load, hosts, vm)
+        return self._decide(_utilisation(load, hosts, vm), rows, lengths)
+
+
+def _masked_sorted(rows: FloatArray, lengths: IntArray) -> FloatArray:
+    positions = np.arange(HISTORY_LENGTH)[None, :]
+    padded = np.where(positions < lengths[:, None], rows, np.inf)
+    result: FloatArray = np.sort(padded, axis=1)
+    return result
+
+
+def _medians(ordered: FloatArray, lengths: IntArray) -> FloatArray:
+    """Median of each row's first `length` (sorted) values."""
+    index = np.arange(len(lengths))
+    low = ordered[index, (lengths - 1) // 2]
+    high = ordered[index, lengths // 2]
+    result: FloatArray = (low + high) / 2.0
+    return result
+
+
+class MedianAbsoluteDeviation(_Robust):
+    def spread(self, rows: FloatArray, lengths: IntArray) -> FloatArray:
+        median = _medians(_masked_sorted(rows, lengths), lengths)
+        deviations = np.abs(rows - median[:, None])
+        return _medians(_masked_sorted(deviations, lengths), lengths)
+
+
+def _java_round(x: float) -> int:
+    return math.floor(x + 0.5)
+
+
+class InterquartileRange(_Robust):
+    def spread(self, rows: FloatArray, lengths: IntArray) -> FloatArray:
+        ordered = _masked_sorted(rows, lengths)
+        index = np.arange(len(lengths))
+        q1 = np.array([_java_round(0.25 * (n + 1)) - 1 for n in lengths.tolist()], dtype=np.int64)
+        q3 = np.array([_java_round(0.75 * (n + 1)) - 1 for n in lengths.tolist()], dtype=np.int64)
+        result: FloatArray = ordered[index, q3] - ordered[index, q1]
+        return result
+
+
+def regression_weights(points: int, at: float) -> FloatArray:
+    """OLS prediction at x=`at` from y at x=1..points, as weights on the history
+    newest first (history[j] sits at x = points − j)."""
+    x = points - np.arange(points, dtype=np.float64)
+    mean = (points + 1) / 2.0
+    spread = float(((x - mean) ** 2).sum())
+    weights: FloatArray = 1.0 / points + (at - mean) * (x - mean) / spread
+    return weights
+
+
+class LocalRegression:
+    """Overloaded when safety × the predicted utilisation one migration ahead ≥ 1."""
+
+    def __init__(self, safety: float) -> None:
+        self.safety = safety
+        self.fallback = Threshold(FALLBACK_THRESHOLD)
+        self._weights: dict[int, FloatArray] = {}
+
+    def _weights_for(self, steps_ahead: int) -> FloatArray:
+        found = self._weights.get(steps_ahead)
+        if found is None:
+            found = regression_weights(REGRESSION_POINTS, REGRESSION_POINTS + steps_ahead)
+            self._weights[steps_ahead] = found
+        return found
+
+    def predicted(self, load: Load, hosts: IntArray, vm: int = -1) -> FloatArray:
+        rows, _ = _history(load, hosts, vm)
+        seconds = load.max_migration_seconds(hosts, vm)
+        ahead = np.ceil(seconds / load.snapshot.interval).astype(np.int64)
+        result = np.empty(len(hosts))
+        for steps in np.unique(ahead).tolist():
+            chosen = ahead == steps
+            result[chosen] = rows[chosen, :REGRESSION_POINTS] @ self._weights_for(int(steps))
+        return result
+
+    def _decide(self, load: Load, hosts: IntArray, vm: int) -> BoolArray:
+        _, lengths = _history(load, hosts, vm)
+        flags: BoolArray = _utilisation(load, hosts, vm) > FALLBACK_THRESHOLD
+        enough = lengths >= REGRESSION_POINTS
+        if enough.any():
+            prediction = self.predicted(load, hosts[enough], vm)
+            flags[enough] = prediction * self.safety >= 1.0
+        return flags
+
+    def overloaded(self, load: Load, hosts: IntArray) -> BoolArray:
+        return self._decide(load, hosts, -1)
+
+    def overloaded_with(self, load: Load, hosts: IntArray, vm: int) -> BoolArray:
+        return self._decide(load, hosts, vm)

@@ -1,0 +1,133 @@
+"""The tentative state of a consolidation round: which VMs each host holds, the MIPS
+they request and are booked for, and each host's summed utilisation history. VMs are
+added and removed as a round tries moves; the snapshot itself never changes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from opendrs.decision.consolidation.snapshot import (
+    HISTORY_LENGTH,
+    BoolArray,
+    FloatArray,
+    IntArray,
+    Snapshot,
+    power_at,
+)
+
+
+def trimmed_lengths(history: FloatArray) -> IntArray:
+    """Per row, the index of the last non-zero value plus one (zero tail trimmed)."""
+    nonzero = history != 0.0
+    last = HISTORY_LENGTH - np.argmax(nonzero[:, ::-1], axis=1)
+    lengths: IntArray = np.where(nonzero.any(axis=1), last, 0).astype(np.int64)
+    return lengths
+
+
+class Load:
+    """Mutable per-round view. `history` is Σ VM history × VM MIPS / host MIPS."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        s = snapshot
+        self.snapshot = s
+        n = s.hosts
+        self.members: list[list[int]] = [[] for _ in range(n)]
+        for vm, host in enumerate(s.vm_host.tolist()):
+            self.members[host].append(vm)
+        self.requested: FloatArray = np.bincount(s.vm_host, weights=s.vm_demand, minlength=n)
+        self.used: FloatArray = s.host_used_mips.astype(np.float64, copy=True)
+        self.free: FloatArray = s.host_free_mips.astype(np.float64, copy=True)
+        self.memory_free: FloatArray = s.host_memory_free_mb.astype(np.float64, copy=True)
+        self.vm_share: FloatArray = s.vm_history * (s.vm_mips / s.host_mips[s.vm_host])[:, None]
+        self.history: FloatArray = np.zeros((n, HISTORY_LENGTH))
+        np.add.at(self.history, s.vm_host, self.vm_share)
+        self.vm_trimmed: IntArray = trimmed_lengths(s.vm_history)
+        self.history_length: IntArray = np.zeros(n, dtype=np.int64)
+        np.maximum.at(self.history_length, s.vm_host, self.vm_trimmed)
+        self.where: IntArray = s.vm_host.copy()
+        self.max_memory: FloatArray = np.zeros(n)
+        np.maximum.at(self.max_memory, s.vm_host, s.vm_memory_mb)
+        self.utilisation: FloatArray = s.host_utilisation
+        self.power_now: FloatArray = power_at(s.host_power, np.arange(n), self.utilisation)
+
+    def allocation(self, vm: int, host: int) -> float:
+        return float(min(self.snapshot.vm_demand[vm], self.snapshot.host_pe_mips[host]))
+
+    def share(self, vm: int, hosts: IntArray) -> FloatArray:
+        """The VM's history as a fraction of each of `hosts`' MIPS, (len(hosts), 30)."""
+        s = self.snapshot
+        factor = s.vm_mips[vm] / s.host_mips[hosts]
+        result: FloatArray = s.vm_history[vm][None, :] * factor[:, None]
+        return result
+
+    def add(self, vm: int, host: int) -> None:
+        s = self.snapshot
+        alloc = self.allocation(vm, host)
+        self.members[host].append(vm)
+        self.requested[host] += s.vm_demand[vm]
+        self.used[host] += alloc
+        self.free[host] -= alloc
+        self.memory_free[host] -= s.vm_memory_mb[vm]
+        self.history[host] += s.vm_history[vm] * (s.vm_mips[vm] / s.host_mips[host])
+        self.history_length[host] = max(self.history_length[host], self.vm_trimmed[vm])
+        self.max_memory[host] = max(self.max_memory[host], s.vm_memory_mb[vm])
+        self.where[vm] = host
+
+    def remove(self, vm: int, host: int) -> None:
+        s = self.snapshot
+        alloc = self.allocation(vm, host)
+        self.members[host].remove(vm)
+        self.requested[host] -= s.vm_demand[vm]
+        self.used[host] -= alloc
+        self.free[host] += alloc
+        self.memory_free[host] += s.vm_memory_mb[vm]
+        self._rebuild_history(host)
+
+    def _rebuild_history(self, host: int) -> None:
+        # Rebuilt rather than subtracted so an emptied tail is exactly zero again.
+        s = self.snapshot
+        vms = self.members[host]
+        if not vms:
+            self.history[host] = 0.0
+            self.history_length[host] = 0
+            self.requested[host] = 0.0
+            self.max_memory[host] = 0.0
+            return
+        index = np.array(vms, dtype=np.int64)
+        shares = s.vm_history[index] * (s.vm_mips[index] / s.host_mips[host])[:, None]
+        self.history[host] = shares.sum(axis=0)
+        self.history_length[host] = int(self.vm_trimmed[index].max())
+        self.requested[host] = float(s.vm_demand[index].sum())
+        self.max_memory[host] = float(s.vm_memory_mb[index].max())
+
+    def movable(self, host: int) -> list[int]:
+        migrating = self.snapshot.vm_migrating
+        return [vm for vm in self.members[host] if not migrating[vm]]
+
+    def max_migration_seconds(self, hosts: IntArray, extra_vm: int = -1) -> FloatArray:
+        """Migration time of each host's largest-memory VM (with `extra_vm` added)."""
+        s = self.snapshot
+        biggest = self.max_memory[hosts]
+        if extra_vm >= 0:
+            biggest = np.maximum(biggest, s.vm_memory_mb[extra_vm])
+        seconds: FloatArray = biggest / s.host_migration_mb_s[hosts]
+        return seconds
+
+    def has_members(self, hosts: IntArray) -> BoolArray:
+        return np.array([bool(self.members[h]) for h in hosts.tolist()], dtype=np.bool_)
+
+
+def empty_load(snapshot: Snapshot) -> Load:
+    """A Load in which no VM is placed yet (`snapshot.vm_host` is ignored)."""
+    load = Load(snapshot)
+    n = snapshot.hosts
+    load.members = [[] for _ in range(n)]
+    load.requested = np.zeros(n)
+    load.used = np.zeros(n)
+    load.free = snapshot.host_mips.astype(np.float64, copy=True)
+    load.memory_free = snapshot.host_memory_free_mb.astype(np.float64, copy=True)
+    load.history = np.zeros((n, HISTORY_LENGTH))
+    load.history_length = np.zeros(n, dtype=np.int64)
+    load.max_memory = np.zeros(n)
+    load.where = np.full(snapshot.vms, -1, dtype=np.int64)
+    return load

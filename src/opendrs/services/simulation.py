@@ -1,0 +1,393 @@
+"""Faster-than-real-time replay of a PlanetLab day: the data centre of the chosen
+profile, the consolidation strategy of the decision engine, the planner and the
+journaled applier, stepped every 300 s of simulated time; returns the figures."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from opendrs.applier.executor import PlanExecutor
+from opendrs.cloud.sim.cloudsim.driver import DataCentreActions
+from opendrs.cloud.sim.cloudsim.engine import OFFSET, PROFILES, STEP_SECONDS, DataCentre
+from opendrs.cloud.sim.cloudsim.hardware import HOST_RAM_MB, build_fleet
+from opendrs.cloud.sim.cloudsim.initial import creation_snapshot, first_fit
+from opendrs.cloud.sim.cloudsim.plans import MemoryPlans
+from opendrs.cloud.sim.traces import load_day
+from opendrs.decision.consolidation.policies import (
+    GOAL,
+    BeloglazovBuyya,
+    StaticPlacement,
+    parse_policy,
+)
+from opendrs.decision.consolidation.snapshot import IntArray, Snapshot
+from opendrs.decision.registry import StrategyRegistry
+from opendrs.domain.action import Action, ActionPlan, PlanLimits, PlanState
+from opendrs.domain.clock import ManualClock
+from opendrs.domain.cluster import Cluster
+from opendrs.domain.errors import InvalidInput, PlanningError
+from opendrs.domain.host import Host, HostState
+from opendrs.domain.instance import Flavor, Instance
+from opendrs.domain.solution import Solution
+from opendrs.planner import build_plan
+
+DAYS = (
+    "20110303",
+    "20110306",
+    "20110309",
+    "20110322",
+    "20110325",
+    "20110403",
+    "20110409",
+    "20110411",
+    "20110412",
+    "20110420",
+)
+TRACE_DIR_ENV = "OPENDRS_TRACE_DIR"
+DEFAULT_HOSTS = 800
+PLAN_CHUNK = 16
+LAST_STEP = 287
+# Everything a round decides starts at once, as in CloudSim.
+UNLIMITED = PlanLimits(
+    max_per_source=1_000_000, max_per_destination=1_000_000, max_parallel=1_000_000
+)
+RESULT_KEYS = (
+    "day",
+    "policy",
+    "profile",
+    "hosts",
+    "vms",
+    "energy_kwh",
+    "migrations",
+    "slatah",
+    "pdm",
+    "slav",
+    "esv",
+    "overall_sla_violation",
+    "host_shutdowns",
+    "wall_seconds",
+)
+
+Progress = Callable[[int, int], None]
+"""Called with (steps done, steps in all)."""
+
+
+class SnapshotStrategy(Protocol):
+    def execute_snapshot(self, snapshot: Snapshot) -> Solution: ...
+
+    def initial_placement(self, snapshot: Snapshot) -> IntArray | None: ...
+
+
+def registry() -> StrategyRegistry:
+    from opendrs.decision.consolidation.opendrs_policy import OpendrsConsolidation
+
+    return StrategyRegistry([BeloglazovBuyya, OpendrsConsolidation, StaticPlacement])
+
+
+def trace_dir(override: Path | None = None) -> Path:
+    """`override`, else $OPENDRS_TRACE_DIR, else shared/data/planetlab beside the
+    working directory or this checkout (the same search as the demo's)."""
+    if override is not None:
+        return override
+    if os.environ.get(TRACE_DIR_ENV):
+        return Path(os.environ[TRACE_DIR_ENV])
+    for start in (Path.cwd(), Path(__file__).resolve()):
+        for parent in (start, *start.parents):
+            candidate = parent / "shared" / "data" / "planetlab"
+            if candidate.is_dir():
+                return candidate
+    raise InvalidInput(
+        f"PlanetLab traces not found; pass --traces or set ${TRACE_DIR_ENV}", field="traces"
+    )
+
+
+@dataclass
+class Run:
+    """One simulated day, kept after the run for plots and tests."""
+
+    centre: DataCentre
+    result: dict[str, Any]
+    planning_failures: int = 0
+
+
+def simulate_day(
+    day: str,
+    policy: str,
+    profile: str = "realistic",
+    hosts: int | None = None,
+    progress: Progress | None = None,
+    *,
+    traces: Path | None = None,
+    vms: int | None = None,
+    steps: int = LAST_STEP,
+) -> dict[str, Any]:
+    """The figures of one day (keys RESULT_KEYS; fractions, not percents)."""
+    return run_day(
+        day, policy, profile, hosts, progress, traces=traces, vms=vms, steps=steps
+    ).result
+
+
+def run_day(
+    day: str,
+    policy: str,
+    profile: str = "realistic",
+    hosts: int | None = None,
+    progress: Progress | None = None,
+    *,
+    traces: Path | None = None,
+    vms: int | None = None,
+    steps: int = LAST_STEP,
+) -> Run:
+    started = time.perf_counter()
+    if profile not in PROFILES:
+        raise InvalidInput(
+            f"unknown profile {profile!r} (known: {', '.join(PROFILES)})", field="profile"
+        )
+    host_count = DEFAULT_HOSTS if hosts is None else hosts
+    if host_count < 1:
+        raise InvalidInput(f"needs at least one host, got {host_count}", field="hosts")
+    if not 1 <= steps <= LAST_STEP:
+        raise InvalidInput(f"steps must be within 1..{LAST_STEP}, got {steps}", field="steps")
+    loaded = load_day(trace_dir(traces), day)
+    if vms is not None:
+        loaded = _scaled(loaded, vms)
+    matrix = np.vstack([t.values for t in loaded])
+    fleet = build_fleet(host_count, tuple(t.name for t in loaded))
+    chosen = PROFILES[profile]
+    centre = DataCentre(fleet, matrix, chosen)
+    name, parameters = parse_policy(policy)
+    if chosen.explicit_power and name != StaticPlacement.name:
+        parameters = {**parameters, "power_changes": True}
+    strategy = registry().create(GOAL, name, parameters)
+    if not hasattr(strategy, "execute_snapshot"):
+        raise InvalidInput(f"strategy {name!r} cannot run in the simulator", field="policy")
+    runner: SnapshotStrategy = strategy  # type: ignore[assignment]
+    placement = runner.initial_placement(creation_snapshot(fleet))
+    centre.place(first_fit(fleet) if placement is None else placement)
+
+    clock = ManualClock(0.0)
+    plans = MemoryPlans()
+    actions = DataCentreActions(centre)
+    executor = PlanExecutor(plans, actions, clock, limits=UNLIMITED)
+    failures = 0
+    chained = 0
+    leftovers = 0
+    inventory = _Inventory()
+    for k in range(1, steps + 1):
+        centre.step(k)
+        clock.set(centre.now)
+        solution = runner.execute_snapshot(centre.snapshot(k))
+        chained += int(solution.efficacy.get("chained_migrations", 0.0))
+        running: list[str] = []
+        if not solution.empty:
+            try:
+                plan = build_plan(
+                    solution,
+                    _cluster_for(centre, solution, inventory),
+                    UNLIMITED,
+                    f"sim-{day}-{k}",
+                    centre.now,
+                )
+            except PlanningError:
+                failures += 1
+                plan = None
+            if plan is not None and plan.actions:
+                for part in split_plan(plan, PLAN_CHUNK):
+                    plans.save_plan(part)
+                    executor.start(part.id)
+                    executor.advance(part.id)
+                    running.append(part.id)
+                centre.record_migration_starts()
+        next_step = (k + 1) * STEP_SECONDS + OFFSET
+        centre.complete_migrations(next_step - 1e-6)
+        if running:
+            clock.set(centre.now)
+            for plan_id in running:
+                finished = executor.advance(plan_id)
+                if finished.state in (PlanState.ONGOING, PlanState.CANCELLING):
+                    leftovers += 1
+                plans.forget(plan_id)
+        if progress is not None:
+            progress(k, steps)
+    centre.finish()
+    if not chosen.explicit_power:
+        # CloudSim starts two migrations for a VM placed on a host it then empties.
+        centre.totals.migrations += chained
+    result = _figures(
+        day,
+        policy,
+        profile,
+        centre,
+        name == StaticPlacement.name and policy.lower() == "npa",
+        steps,
+    )
+    result["wall_seconds"] = round(time.perf_counter() - started, 3)
+    return Run(centre, result, failures)
+
+
+def split_plan(plan: ActionPlan, size: int) -> list[ActionPlan]:
+    """The plan as independent plans of about `size` actions: actions linked by a
+    dependency always stay together, so each part is as safe as the whole."""
+    index = {a.id: i for i, a in enumerate(plan.actions)}
+    parent = list(range(len(plan.actions)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, action in enumerate(plan.actions):
+        for p in action.parents:
+            parent[root(i)] = root(index[p])
+    groups: dict[int, list[Action]] = {}
+    for i, action in enumerate(plan.actions):
+        groups.setdefault(root(i), []).append(action)
+    parts: list[list[Action]] = [[]]
+    for members in groups.values():
+        if parts[-1] and len(parts[-1]) + len(members) > size:
+            parts.append([])
+        parts[-1].extend(members)
+    if len(parts) == 1:
+        return [plan]
+    return [
+        ActionPlan(
+            audit_id=plan.audit_id,
+            actions=tuple(members),
+            efficacy=plan.efficacy,
+            message=plan.message,
+            created_at=plan.created_at,
+            limits=plan.limits,
+        )
+        for members in parts
+    ]
+
+
+def _scaled(loaded: list[Any], vms: int) -> list[Any]:
+    """`vms` traces: the day's, repeated in order as often as needed."""
+    if vms < 1:
+        raise InvalidInput(f"needs at least one VM, got {vms}", field="vms")
+    return [loaded[i % len(loaded)] for i in range(vms)]
+
+
+class _Inventory:
+    """Domain objects for the planner, made once per VM and host placement."""
+
+    def __init__(self) -> None:
+        self._instances: dict[tuple[int, int], Instance] = {}
+        self._flavors: dict[int, Flavor] = {}
+
+    def instance(self, centre: DataCentre, vm: int, host: int) -> Instance:
+        found = self._instances.get((vm, host))
+        if found is None:
+            ram = int(centre.fleet.vm_memory_mb[vm])
+            flavor = self._flavors.setdefault(ram, Flavor(f"cloudsim.{ram}", 1, ram))
+            found = Instance(centre.fleet.vm_names[vm], centre.fleet.host_names[host], flavor)
+            self._instances[(vm, host)] = found
+        return found
+
+
+def _cluster_for(centre: DataCentre, solution: Solution, inventory: _Inventory) -> Cluster:
+    """The part of the cluster the plan touches: its hosts and every VM on them."""
+    fleet = centre.fleet
+    involved = {m.source for m in solution.moves} | {m.destination for m in solution.moves}
+    involved |= {c.host for c in solution.host_changes}
+    index = np.array(sorted(centre.host_index(h) for h in involved), dtype=np.int64)
+    ram_ratio = 1.0 if centre.profile.reserve_memory else 1_000_000.0
+    hosts = [
+        Host(
+            name=fleet.host_names[h],
+            vcpus=2,
+            memory_mb=int(HOST_RAM_MB),
+            cpu_allocation_ratio=1_000_000.0,
+            ram_allocation_ratio=ram_ratio,
+            state=HostState.ENABLED
+            if (centre.host_on[h] or not centre.profile.explicit_power)
+            else HostState.OFF,
+        )
+        for h in index.tolist()
+    ]
+    on_them = np.flatnonzero(centre.vm_alive & np.isin(centre.vm_host, index))
+    where = centre.vm_host
+    instances = [inventory.instance(centre, v, int(where[v])) for v in on_them.tolist()]
+    return Cluster.of(hosts, instances)
+
+
+def _figures(
+    day: str, policy: str, profile: str, centre: DataCentre, npa: bool, steps: int
+) -> dict[str, Any]:
+    t = centre.totals
+    if npa:
+        # CloudSim's non-power-aware data centre charges every host its peak all along.
+        energy_j = float(centre.fleet.host_power[:, -1].sum()) * (steps * STEP_SECONDS + OFFSET)
+    else:
+        energy_j = t.energy_j
+    energy = energy_j / 3.6e6
+    slatah = t.violation_seconds / t.active_seconds if t.active_seconds else 0.0
+    pdm = t.migration_loss_mi / t.requested_mi if t.requested_mi else 0.0
+    slav = slatah * pdm
+    overall = (t.requested_mi - t.allocated_mi) / t.requested_mi if t.requested_mi else 0.0
+    return {
+        "day": day,
+        "policy": policy,
+        "profile": profile,
+        "hosts": centre.fleet.hosts,
+        "vms": centre.fleet.vms,
+        "energy_kwh": round(energy, 4),
+        "migrations": t.migrations,
+        "slatah": slatah,
+        "pdm": pdm,
+        "slav": slav,
+        "esv": energy * slav,
+        "overall_sla_violation": overall,
+        "host_shutdowns": t.shutdowns,
+        "wall_seconds": 0.0,
+    }
+
+
+def simulate_all_days(
+    policy: str,
+    profile: str = "realistic",
+    hosts: int | None = None,
+    progress: Progress | None = None,
+    *,
+    days: Sequence[str] = DAYS,
+    traces: Path | None = None,
+) -> dict[str, Any]:
+    """Every day's figures plus the mean and standard deviation of each number."""
+    results = [simulate_day(day, policy, profile, hosts, progress, traces=traces) for day in days]
+    return {
+        "days": results,
+        "mean": _summary(results, statistics.fmean),
+        "stdev": _summary(results, _stdev),
+    }
+
+
+def _stdev(values: Sequence[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def _summary(
+    results: Sequence[Mapping[str, Any]], reduce: Callable[[Sequence[float]], float]
+) -> dict[str, float]:
+    numeric = [k for k in RESULT_KEYS if isinstance(results[0][k], int | float) and k != "hosts"]
+    return {k: reduce([float(r[k]) for r in results]) for k in numeric}
+
+
+def peak_memory_mb(call: Callable[[], object]) -> tuple[object, float]:
+    """Run `call` under tracemalloc; its result and the peak of Python allocations."""
+    tracemalloc.start()
+    try:
+        value = call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return value, peak / 1e6
