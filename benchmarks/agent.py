@@ -28,7 +28,6 @@ from opendrs.agent.plugins.publisher import PublisherPlugin
 from opendrs.agent.plugins.statsd import StatsdPlugin
 from opendrs.agent.plugins.watermark import WatermarkPlugin
 from opendrs.agent.poller import Agent
-from opendrs.bus import codec
 from opendrs.bus.memory import MemoryBus
 from opendrs.config import (
     AgentSettings,
@@ -133,16 +132,22 @@ class Sinks:
                 return
 
     def _tcp(self) -> None:
-        try:
-            client, _ = self.tcp.accept()
-        except OSError:
-            return
+        while True:
+            try:
+                client, _ = self.tcp.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._drain, args=(client,), daemon=True).start()
+
+    @staticmethod
+    def _drain(client: socket.socket) -> None:
         while client.recv(1 << 20):
             pass
 
     def close(self) -> None:
         self.stopped.set()
         self.udp.close()
+        self.tcp.shutdown(socket.SHUT_RDWR)
         self.tcp.close()
 
 

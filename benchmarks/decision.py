@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import random
 import statistics
 import time
@@ -37,8 +36,12 @@ FLAVORS = (
     Flavor("m1.xlarge", 8, 16384, 160),
 )
 FLAVOR_WEIGHTS = (4, 4, 2, 1)
-TARGETS = {"consolidation_1000_s": 1.0, "consolidation_10000_s": 10.0,
-           "balance_1000_s": 1.0, "balance_10000_s": 10.0}
+TARGETS = {
+    "consolidation_1000_s": 1.0,
+    "consolidation_10000_s": 10.0,
+    "balance_1000_s": 1.0,
+    "balance_10000_s": 10.0,
+}
 
 
 def make_cluster(hosts: int, seed: int) -> Cluster:
@@ -107,7 +110,9 @@ class PeerResult:
     std_after: float = 0.0
 
 
-def _state(cluster: Cluster) -> tuple[dict[str, list[Instance]], dict[str, float], dict[str, float]]:
+def _state(
+    cluster: Cluster,
+) -> tuple[dict[str, list[Instance]], dict[str, float], dict[str, float]]:
     on: dict[str, list[Instance]] = {h: [] for h in cluster.hosts}
     for i in cluster.instances.values():
         on[i.host].append(i)
@@ -145,8 +150,10 @@ def watcher_like_consolidation(cluster: Cluster) -> PeerResult:
         took_ram: dict[str, float] = {}
         for vm in on[source]:
             for dest in destinations:
-                if (cpu[dest] - took_cpu.get(dest, 0) >= vm.vcpus
-                        and ram[dest] - took_ram.get(dest, 0) >= vm.memory_mb):
+                if (
+                    cpu[dest] - took_cpu.get(dest, 0) >= vm.vcpus
+                    and ram[dest] - took_ram.get(dest, 0) >= vm.memory_mb
+                ):
                     plan.append((vm, dest))
                     took_cpu[dest] = took_cpu.get(dest, 0) + vm.vcpus
                     took_ram[dest] = took_ram.get(dest, 0) + vm.memory_mb
@@ -165,8 +172,9 @@ def watcher_like_consolidation(cluster: Cluster) -> PeerResult:
         on[source] = []
         released.add(source)
     hosts_after = sum(1 for v in on.values() if v)
-    return PeerResult(time.perf_counter() - start, hosts_after, migrations,
-                      _violations(cluster, where))
+    return PeerResult(
+        time.perf_counter() - start, hosts_after, migrations, _violations(cluster, where)
+    )
 
 
 def watcher_like_balance(cluster: Cluster) -> PeerResult:
@@ -184,8 +192,9 @@ def watcher_like_balance(cluster: Cluster) -> PeerResult:
             break
         coolest = min(on, key=lambda h: load[h])
         gap = (load[source] - load[coolest]) / 2
-        fitting = [vm for vm in on[source]
-                   if cpu[coolest] >= vm.vcpus and ram[coolest] >= vm.memory_mb]
+        fitting = [
+            vm for vm in on[source] if cpu[coolest] >= vm.vcpus and ram[coolest] >= vm.memory_mb
+        ]
         if not fitting:
             continue
         vm = min(fitting, key=lambda v: abs(v.cpu_cores_used - gap))
@@ -210,9 +219,11 @@ def main() -> None:
     figures: dict[str, float] = {}
     peers: dict[str, float] = {}
     rows: list[str] = []
-    header = (f"{'hosts':>6} {'vms':>7} | {'audit':<13} {'ours s':>7} {'peer s':>7} | "
-              f"{'ours':>12} {'peer':>12} {'bound':>6} | {'moves':>6} {'peer mv':>7} "
-              f"{'peer viol':>9}")
+    header = (
+        f"{'hosts':>6} {'vms':>7} | {'audit':<13} {'ours s':>7} {'peer s':>7} | "
+        f"{'ours':>12} {'peer':>12} {'bound':>6} | {'moves':>6} {'peer mv':>7} "
+        f"{'peer viol':>9}"
+    )
     for size in sizes:
         cluster = make_cluster(size, args.seed)
         vms = len(cluster.instances)
@@ -257,8 +268,17 @@ def main() -> None:
         print(row)
     checked = {k: v for k, v in TARGETS.items() if k in figures}
     met = bool(checked) and all(figures[k] < v for k, v in checked.items())
-    print(json.dumps({"benchmark": "decision", "figures": figures, "peers": peers,
-                      "targets": TARGETS, "met": met}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "decision",
+                "figures": figures,
+                "peers": peers,
+                "targets": TARGETS,
+                "met": met,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

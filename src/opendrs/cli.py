@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -19,6 +19,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from opendrs.config import Settings, load_settings
 from opendrs.domain.errors import InvalidInput, OpendrsError
+
+if TYPE_CHECKING:
+    from opendrs.services.demo import DemoRun
+    from opendrs.wiring import System
 
 T = TypeVar("T")
 console = Console(stderr=True)
@@ -104,8 +108,12 @@ def demo(
         # A demo starts from an empty model unless a database was asked for.
         chosen = "database" in settings.model_fields_set
         url = database or (settings.database.url if chosen else f"sqlite:///{scratch}/demo.db")
+        history = settings.history
+        if "history" not in settings.model_fields_set:
+            history = history.model_copy(update={"directory": Path(scratch) / "history"})
         settings = settings.model_copy(
             update={
+                "history": history,
                 "cloud": settings.cloud.model_copy(update={"sim": sim}),
                 "demo": demo_settings,
                 "api": api,
@@ -118,7 +126,7 @@ def demo(
             _guarded(lambda: _demo_serve(settings))
 
 
-def _build_demo(settings: Settings) -> tuple[Any, Any]:
+def _build_demo(settings: Settings) -> tuple[System, DemoRun]:
     from opendrs.services.demo import DemoRun
     from opendrs.wiring import build_system
 

@@ -252,6 +252,28 @@ class CepRule(Section):
     actions: list[RuleAction] = Field(default_factory=list)
 
 
+class InhibitionSettings(Section):
+    """While an alarm matching `source` fires, notifications matching `target` that
+    share the `equal` labels are muted (`*` matches any value; `rule` the rule name)."""
+
+    source: dict[str, str]
+    target: dict[str, str] = Field(default_factory=lambda: {"instance": "*"})
+    equal: list[str] = Field(default_factory=lambda: ["host"])
+
+
+class NotifySettings(Section):
+    """Where CEP notifications go and how they are grouped, limited and muted."""
+
+    log: bool = True
+    webhooks: list[str] = Field(default_factory=list, description="Alertmanager-format receivers")
+    alertmanager_url: str = Field("", description="a real Alertmanager to feed, if any")
+    bus_events: bool = True
+    group_by: list[str] = Field(default_factory=lambda: ["host"])
+    max_per_group: int = Field(20, ge=1)
+    rate_period_seconds: float = Field(300.0, gt=0)
+    inhibitions: list[InhibitionSettings] = Field(default_factory=list)
+
+
 class CepSettings(Section):
     rules: list[CepRule] = Field(
         default_factory=lambda: [
@@ -266,6 +288,11 @@ class CepSettings(Section):
             )
         ]
     )
+    rule_files: list[Path] = Field(
+        default_factory=list, description="YAML rule files (see examples/rules/)"
+    )
+    tick_seconds: float = Field(5.0, gt=0, description="how often silence and flapping are checked")
+    notify: NotifySettings = NotifySettings()
 
 
 class DecisionSettings(Section):
@@ -286,11 +313,32 @@ class PlannerSettings(Section):
     max_per_source: int = Field(2, ge=1)
     max_per_destination: int = Field(2, ge=1)
     max_parallel: int = Field(8, ge=1)
+    bandwidth_mb_per_minute: int = Field(
+        0, ge=0, description="memory (MB) of migrations started per minute; 0: no budget"
+    )
+
+
+class ApplierSettings(Section):
+    migrate_timeout_s: float = Field(1800.0, gt=0)
+    host_state_timeout_s: float = Field(300.0, gt=0)
+    power_timeout_s: float = Field(900.0, gt=0)
+    retry_attempts: int = Field(3, ge=1, description="in all, for transient driver errors")
+    retry_first_delay_s: float = Field(5.0, ge=0)
+    retry_factor: float = Field(2.0, ge=1)
+    retry_max_delay_s: float = Field(300.0, ge=0)
 
 
 class ApiSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8600, ge=0, le=65535)
+
+
+class HistoryStoreSettings(Section):
+    """The server's round-robin history: one file per host in `directory`."""
+
+    enabled: bool = True
+    directory: Path = Path("var/history")
+    step: int = Field(300, ge=1, description="seconds per primary data point")
 
 
 class DemoSettings(Section):
@@ -306,7 +354,9 @@ class Settings(Section):
     cep: CepSettings = CepSettings()
     decision: DecisionSettings = DecisionSettings()
     planner: PlannerSettings = PlannerSettings()
+    applier: ApplierSettings = ApplierSettings()
     api: ApiSettings = ApiSettings()
+    history: HistoryStoreSettings = HistoryStoreSettings()
     demo: DemoSettings = DemoSettings()
 
 

@@ -4,6 +4,7 @@ connected components. Nothing else in opendrs picks a concrete adapter."""
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,8 @@ from opendrs.agent.plugins.publisher import PublisherPlugin
 from opendrs.agent.plugins.watermark import WatermarkPlugin
 from opendrs.agent.poller import Agent
 from opendrs.api.app import create_app
+from opendrs.api.graphs import graphs_router
+from opendrs.api.metrics import metrics_router
 from opendrs.applier.executor import PlanExecutor
 from opendrs.bus import subjects
 from opendrs.bus.memory import MemoryBus
@@ -32,11 +35,13 @@ from opendrs.domain.errors import InvalidInput
 from opendrs.domain.event import Event
 from opendrs.domain.ports import Bus
 from opendrs.services.detection import Detection
+from opendrs.services.history import HistoryRecorder
 from opendrs.services.ingest import SampleIngest
 from opendrs.services.inventory import InventorySync
 from opendrs.services.loop import StepLoop
 from opendrs.services.optimization import Optimization
 from opendrs.store.sql.database import Database, open_database
+from opendrs.store.rrd.collection import HostArchives
 from opendrs.store.sql.repositories import SqlStore
 
 TRACE_DIR_ENV = "OPENDRS_TRACE_DIR"
@@ -141,6 +146,7 @@ class System:
     ingest: SampleIngest
     optimization: Optimization
     loop: StepLoop
+    archives: HostArchives | None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -148,9 +154,19 @@ class System:
             close()
 
 
+def trace_day_start(day: str) -> float:
+    """Midnight UTC of a trace day (`20110303`), so simulated time reads as a date."""
+    try:
+        return datetime.strptime(day, "%Y%m%d").replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        raise InvalidInput(
+            f"not a day in YYYYMMDD form: {day!r}", source="configuration", field="cloud.sim.day"
+        ) from None
+
+
 def build_system(settings: Settings, *, clock: ManualClock | None = None) -> System:
     """The embedded default: simulated cloud, in-memory bus, SQL store."""
-    clock = clock or ManualClock()
+    clock = clock or ManualClock(trace_day_start(settings.cloud.sim.day))
     cloud = build_sim_cloud(settings.cloud.sim, clock, find_trace_dir(settings.cloud.sim.trace_dir))
     bus = MemoryBus()
     database = open_database(settings.database.url)
@@ -186,6 +202,12 @@ def build_system(settings: Settings, *, clock: ManualClock | None = None) -> Sys
         launch=executor.start,
         defaults=goal_defaults(settings),
     )
+    archives = (
+        HostArchives(settings.history.directory, step=settings.history.step, clock=clock)
+        if settings.history.enabled
+        else None
+    )
+    history = HistoryRecorder(bus, archives) if archives is not None else None
     agents = [build_agent(h.name, cloud, settings, bus, clock) for h in cloud.list_hosts()]
     loop = StepLoop(
         clock=clock,
@@ -193,23 +215,31 @@ def build_system(settings: Settings, *, clock: ManualClock | None = None) -> Sys
         agents=agents,
         applier=executor,
         step_seconds=settings.demo.step_seconds,
-        after_poll=[ingest.flush],
+        after_poll=[ingest.flush] + ([history.flush] if history is not None else []),
     )
     system = System(
-        settings,
-        clock,
-        cloud,
-        bus,
-        database,
-        store,
-        agents,
-        executor,
-        detection,
-        ingest,
-        optimization,
-        loop,
+        settings=settings,
+        clock=clock,
+        cloud=cloud,
+        bus=bus,
+        database=database,
+        store=store,
+        agents=agents,
+        executor=executor,
+        detection=detection,
+        ingest=ingest,
+        optimization=optimization,
+        loop=loop,
+        archives=archives,
     )
-    for service in (ingest, detection, optimization):
+    services: list[SampleIngest | Detection | Optimization | HistoryRecorder] = [
+        ingest,
+        detection,
+        optimization,
+    ]
+    if history is not None:
+        services.append(history)
+    for service in services:
         service.start()
         system.closers.append(service.stop)
     system.closers += [bus.close, database.close]
@@ -217,4 +247,10 @@ def build_system(settings: Settings, *, clock: ManualClock | None = None) -> Sys
 
 
 def build_app(system: System, status: Callable[[], dict[str, Any]]) -> FastAPI:
-    return create_app(system.store, status=status)
+    routers = []
+    if system.archives is not None:
+        routers = [
+            graphs_router(system.archives, clock=system.clock),
+            metrics_router(system.archives, clock=system.clock),
+        ]
+    return create_app(system.store, status=status, extra_routers=routers)

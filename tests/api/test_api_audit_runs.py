@@ -82,8 +82,10 @@ def test_an_audit_with_nothing_to_do_says_why(client: TestClient) -> None:
     ("body", "field"),
     [
         ({"goal": "thermal", "what_if": True}, "goal"),
-        ({"goal": "overload_relief", "parameters": {"treshold": 1}, "what_if": True},
-         "parameters.treshold"),
+        (
+            {"goal": "overload_relief", "parameters": {"treshold": 1}, "what_if": True},
+            "parameters.treshold",
+        ),
         ({"goal": "overload_relief", "scope": ["nowhere"], "what_if": True}, "parameters.scope"),
         ({"goal": "overload_relief", "colour": "red"}, "colour"),
     ],

@@ -40,7 +40,9 @@ TESTS = Path(__file__).parents[1]
 
 
 @pytest.fixture(params=["sqlite", "postgres"], scope="module")
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('faults') / 'applier.db'}"
         open_database(url).close()
@@ -126,11 +128,15 @@ class Scene:
     def assert_each_vm_moved_once(self, final: ActionPlan) -> None:
         assert final.state == PlanState.SUCCEEDED, final.message
         duplicated = {vm: n for vm, n in self.cloud.started.items() if n > 1}
-        lost = [a.instance for a in self.moves() if self.sim.locate(a.instance or "") != a.destination]
+        lost = [
+            a.instance for a in self.moves() if self.sim.locate(a.instance or "") != a.destination
+        ]
         assert (duplicated, lost) == ({}, [])
         assert self.sim.migrations_completed == len(self.moves()) == 26
         states = self.cloud.host_states()
         assert all(states[h] == "off" for h in DRAINED)
+        # A finished plan holds no lease, even when it died just before giving them back.
+        assert final.id not in self.store.list_leases().values()
 
 
 def clean_run_writes(database: Database) -> int:

@@ -10,7 +10,8 @@ from fakes.driver import FakeDriver
 from fakes.plans import host_state, migrate, run_to_end, saved_plan
 from fakes.repositories import MemoryRepositories
 from opendrs.applier import PlanExecutor
-from opendrs.applier.policy import ApplierPolicy, RetryPolicy
+from opendrs.applier.policy import ApplierPolicy, RetryPolicy, policy_from_settings
+from opendrs.config import ApplierSettings
 from opendrs.domain.action import ActionState, ActionType, PlanLimits, PlanState
 from opendrs.domain.clock import ManualClock
 from opendrs.domain.errors import DriverError, InvalidInput
@@ -138,7 +139,7 @@ def test_host_state_changes_have_their_own_timeout() -> None:
     policy = ApplierPolicy()
     assert policy.timeout(ActionType.CHANGE_NODE_STATE) == 300.0
     assert policy.timeout(ActionType.MIGRATE) == 1800.0
-    with pytest.raises(InvalidInput, match="timeouts.migrate"):
+    with pytest.raises(InvalidInput, match=r"timeouts\.migrate"):
         ApplierPolicy(timeouts={ActionType.MIGRATE: 0.0})
     with pytest.raises(InvalidInput, match="attempts"):
         RetryPolicy(attempts=0)
@@ -166,9 +167,12 @@ def test_the_bandwidth_budget_spaces_out_migration_starts() -> None:
     assert starts[2] - starts[0] >= 60.0 and starts[1] == starts[0]
     with pytest.raises(InvalidInput, match="bandwidth_mb_per_minute"):
         PlanLimits(bandwidth_mb_per_minute=-1)
-    assert PlanLimits(bandwidth_mb_per_minute=0).tightest(
-        PlanLimits(bandwidth_mb_per_minute=100)
-    ).bandwidth_mb_per_minute == 100
+    assert (
+        PlanLimits(bandwidth_mb_per_minute=0)
+        .tightest(PlanLimits(bandwidth_mb_per_minute=100))
+        .bandwidth_mb_per_minute
+        == 100
+    )
 
 
 def test_cancel_with_abort_stops_running_migrations() -> None:
@@ -200,3 +204,11 @@ def test_power_actions_go_through_the_driver() -> None:
     executor.start(plan.id)
     assert run_to_end(executor, plan.id).state == PlanState.SUCCEEDED
     assert driver.host_states == {"a": HostState.OFF}
+
+
+def test_the_policy_comes_from_the_applier_settings() -> None:
+    settings = ApplierSettings(migrate_timeout_s=600, retry_attempts=5, retry_first_delay_s=2)
+    policy = policy_from_settings(settings)
+    assert policy.timeout(ActionType.MIGRATE) == 600.0
+    assert policy.timeout(ActionType.POWER) == 900.0
+    assert policy.retry.attempts == 5 and policy.retry.delay(2) == 4.0

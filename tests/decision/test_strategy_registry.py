@@ -16,7 +16,6 @@ from opendrs.domain.cluster import Cluster
 from opendrs.domain.errors import InvalidInput
 from opendrs.domain.solution import Solution
 
-
 BUILTIN_GOALS = {
     "host_maintenance": ("host_maintenance", "host_return"),
     "overload_relief": ("overload_relief",),

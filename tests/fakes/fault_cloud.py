@@ -46,7 +46,9 @@ def sim_cloud(clock: ManualClock) -> SimCloud:
     ]
     trace = Trace("flat", np.full(13, 0.2))
     vms = [
-        VmSpec(name=f"vm-{h}-{k}", vcpus=1, mips_per_vcpu=500.0, memory_mb=1024, disk_gb=5, trace=trace)
+        VmSpec(
+            name=f"vm-{h}-{k}", vcpus=1, mips_per_vcpu=500.0, memory_mb=1024, disk_gb=5, trace=trace
+        )
         for h in HOSTS[:7]
         for k in range(4)
     ]

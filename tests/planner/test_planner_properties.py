@@ -236,9 +236,7 @@ def rotations(draw: st.DrawFn) -> Scenario:
     hosts = [Host(name=f"f{i}", vcpus=2, memory_mb=2048) for i in range(n_full)]
     spares = draw(st.lists(st.sampled_from([1, 2, 4]), max_size=2))
     hosts += [Host(name=f"s{i}", vcpus=v, memory_mb=1024 * v) for i, v in enumerate(spares)]
-    instances = [
-        Instance(f"vm{i}", f"f{i}", Flavor("f", 2, 2048)) for i in range(n_full)
-    ]
+    instances = [Instance(f"vm{i}", f"f{i}", Flavor("f", 2, 2048)) for i in range(n_full)]
     shift = draw(st.integers(1, n_full - 1))
     target = {f"vm{i}": f"f{(i + shift) % n_full}" for i in range(n_full)}
     moves = tuple(Move(f"vm{i}", f"f{i}", target[f"vm{i}"]) for i in range(n_full))

@@ -25,6 +25,7 @@ def small_settings(tmp_path: Path) -> Settings:
     return Settings.model_validate(
         {
             "database": {"url": f"sqlite:///{tmp_path}/e2e.db"},
+            "history": {"directory": str(tmp_path / "history")},
             "cloud": {"sim": {"hosts": 11, "instances": 50}},
         }
     )

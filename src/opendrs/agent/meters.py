@@ -79,7 +79,7 @@ def instance_samples(c: InstanceCounters, rates: RateTable, host: str) -> Instan
             return ()
         out: list[Sample] = []
         append = out.append
-        for device in sorted(found):
+        for device in sorted(found) if len(found) > 1 else found:
             counts = found[device]
             labels = {label: device, **extra}
             series = series_prefix + device

@@ -3,15 +3,7 @@ a first observation or a decrease gives no rate, never a negative one."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 NS_PER_SECOND = 1e9
-
-
-@dataclass(frozen=True, slots=True)
-class _Seen:
-    value: float
-    time: float
 
 
 class RateTable:
@@ -22,7 +14,8 @@ class RateTable:
     """
 
     def __init__(self) -> None:
-        self._last: dict[tuple[str, str, str], _Seen] = {}
+        # (value, time) of the last observation; a plain tuple: this is the hot path
+        self._last: dict[tuple[str, str, str], tuple[float, float]] = {}
         self.resets = 0
 
     def rate(
@@ -32,17 +25,19 @@ class RateTable:
         observation, or None for a first observation, a decrease (a counter reset:
         the new value becomes the baseline) or a time that did not move forward."""
         key = (entity, meter, series)
-        previous = self._last.get(key)
-        self._last[key] = _Seen(value, time)
+        last = self._last
+        previous = last.get(key)
+        last[key] = (value, time)
         if previous is None:
             return None
-        elapsed = time - previous.time
+        before, then = previous
+        elapsed = time - then
         if elapsed <= 0:
             return None
-        if value < previous.value:
+        if value < before:
             self.resets += 1
             return None
-        return (value - previous.value) / elapsed
+        return (value - before) / elapsed
 
     def forget(self, entity: str) -> None:
         """Drop every counter of `entity` (it left this host)."""

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 
 from opendrs.domain.clock import Clock, WallClock
 from opendrs.domain.errors import InvalidInput, NotFound
-from opendrs.store.rrd.collection import HostArchives
+from opendrs.store.rrd.collection import HostArchives, split_series
 from opendrs.store.rrd.graph import FORMATS, Curve, period_range, render, resolution_for, unit_for
 
 Period = Literal["day", "week", "month", "year"]
@@ -57,7 +57,7 @@ def graphs_router(archives: HostArchives, *, clock: Clock | None = None) -> APIR
         first, last = window(period, start, end)
         handle = archives.file(host)
         columns = (
-            list(series) if series else [c for c in handle.columns if c.rsplit("/", 1)[-1] == meter]
+            list(series) if series else [c for c in handle.columns if split_series(c)[1] == meter]
         )
         if not columns:
             raise NotFound("series", f"{host} {meter}")
@@ -67,7 +67,7 @@ def graphs_router(archives: HostArchives, *, clock: Clock | None = None) -> APIR
         same_grid = maximum.step == average.step and maximum.start == average.start
         curves = [
             Curve(
-                name.split("/", 1)[0] if not series else name,
+                _short(name) if not series else name,
                 average.timestamps,
                 average.values[:, i],
                 maximum.values[:, i] if same_grid else None,
@@ -113,3 +113,9 @@ def graphs_router(archives: HostArchives, *, clock: Clock | None = None) -> APIR
         return picture(body, format)
 
     return router
+
+
+def _short(name: str) -> str:
+    """The legend of one meter's series: the entity, and the device if any."""
+    entity, _, device = split_series(name)
+    return f"{entity} {device}".strip()

@@ -1,7 +1,8 @@
 """GET /metrics: the latest value of every series in the round-robin history,
 in the OpenMetrics 1.0 text format (or Prometheus text 0.0.4 for scrapers
 that do not ask for OpenMetrics). Counters are exposed as the rates the
-archives store, so every family is a gauge."""
+archives store, so every family is a gauge; labels are host, entity and device
+(series `entity/meter[/device]`)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from collections import defaultdict
 from fastapi import APIRouter, Request, Response
 
 from opendrs.domain.clock import Clock, WallClock
-from opendrs.store.rrd.collection import HostArchives
+from opendrs.store.rrd.collection import HostArchives, split_series
 from opendrs.store.rrd.definition import SourceType
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -55,11 +56,13 @@ def exposition(archives: HostArchives, *, openmetrics: bool, now: float, stale_a
         for column, value in values.items():
             if math.isnan(value):
                 continue
-            entity, _, meter = column.rpartition("/")
+            entity, meter, device = split_series(column)
             labels = f'host="{_label(host)}"'
             if entity:
                 labels += f',entity="{_label(entity)}"'
-            name = metric_name(meter or column, kinds[column])
+            if device:
+                labels += f',device="{_label(device)}"'
+            name = metric_name(meter, kinds[column])
             families[name].append(f"{name}{{{labels}}} {_number(value)} {stamp}")
     lines: list[str] = []
     for name in sorted(families):

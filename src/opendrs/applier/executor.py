@@ -22,7 +22,7 @@ from opendrs.domain.action import (
     PlanState,
 )
 from opendrs.domain.clock import Clock
-from opendrs.domain.errors import InvalidInput, ResourceBusy
+from opendrs.domain.errors import InvalidInput, NotFound, ResourceBusy
 from opendrs.domain.ports import CloudActions, LeaseRepository, PlanRepository
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,8 @@ class _Load:
 
     def allows(self, action: Action, limits: PlanLimits) -> bool:
         budget = limits.bandwidth_mb_per_minute
-        over_budget = bool(budget) and self.recent_mb > 0 and (
-            self.recent_mb + _memory_mb(action) > budget
+        over_budget = (
+            bool(budget) and self.recent_mb > 0 and (self.recent_mb + _memory_mb(action) > budget)
         )
         return (
             not over_budget
@@ -131,8 +131,11 @@ class PlanExecutor:
         return self._conclude(plan)
 
     def advance_all(self) -> list[ActionPlan]:
-        """One round of every running plan, oldest first; a plan that raises is logged,
-        counted and left for the next round."""
+        """One round of every running plan, oldest first, after starting the approved
+        (PENDING) plans whose hosts and VMs are free; a plan whose resources another
+        plan holds waits PENDING. A plan that raises is logged, counted and left for
+        the next round."""
+        self._start_approved()
         advanced: list[ActionPlan] = []
         for plan in self._active_plans():
             try:
@@ -164,12 +167,8 @@ class PlanExecutor:
         """After a restart: start plans left PENDING (approved, not yet running) and
         reconcile every action a crash left ONGOING without a known operation against
         the cloud, so each VM moves exactly once."""
-        for pending in self._plans.list_plans([PlanState.PENDING], limit=_ALL_PLANS):
-            try:
-                self.start(pending.id)
-            except Exception:
-                self.plan_failures += 1
-                log.exception("starting pending action plan %s failed", pending.id)
+        self._release_stale_leases()
+        self._start_approved()
         resumed: list[ActionPlan] = []
         for plan in self._active_plans():
             lost = [
@@ -184,6 +183,31 @@ class PlanExecutor:
                 log.exception("resuming action plan %s failed", plan.id)
         return resumed
 
+    def _release_stale_leases(self) -> None:
+        """A crash between a plan's last state write and giving back its leases
+        leaves them held by a finished (or deleted) plan: give them back."""
+        if not isinstance(self._plans, LeaseRepository):
+            return
+        for owner in sorted(set(self._plans.list_leases().values())):
+            try:
+                finished = self._plans.get_plan(owner).state in FINAL_PLAN_STATES
+            except NotFound:
+                finished = True
+            if finished:
+                released = self._plans.release_leases(owner)
+                log.info("released %d lease(s) left by finished plan %s", released, owner)
+
+    def _start_approved(self) -> None:
+        approved = self._plans.list_plans([PlanState.PENDING], limit=_ALL_PLANS)
+        for plan in sorted(approved, key=lambda p: p.created_at):
+            try:
+                self.start(plan.id)
+            except ResourceBusy as busy:
+                log.debug("action plan %s waits: %s", plan.id, busy)
+            except Exception:
+                self.plan_failures += 1
+                log.exception("starting approved action plan %s failed", plan.id)
+
     # --- rounds ----------------------------------------------------------
 
     def _settle(self, plan: ActionPlan, running: Iterable[Action]) -> ActionPlan:
@@ -192,8 +216,10 @@ class PlanExecutor:
             timeout = self._policy.timeout(action.type)
             retry_at = action.parameters.get(actions.RETRY_AT)
             waiting = retry_at is not None and not action.parameters.get(actions.OPERATION_ID)
-            if timeout is not None and action.started_at is not None and (
-                now - action.started_at > timeout
+            if (
+                timeout is not None
+                and action.started_at is not None
+                and (now - action.started_at > timeout)
             ):
                 result = actions.expire(self._driver, action, timeout)
             elif waiting and now < float(retry_at or 0.0):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from opendrs.config import ApplierSettings
 from opendrs.domain.action import ActionType
 from opendrs.domain.errors import InvalidInput
 
@@ -34,7 +35,9 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if not isinstance(self.attempts, int) or self.attempts < 1:
-            raise InvalidInput(f"must be a whole number >= 1, got {self.attempts!r}", field="attempts")
+            raise InvalidInput(
+                f"must be a whole number >= 1, got {self.attempts!r}", field="attempts"
+            )
         if self.first_delay < 0 or self.max_delay < 0:
             raise InvalidInput("delays cannot be negative", field="first_delay")
         if self.factor < 1:
@@ -60,3 +63,21 @@ class ApplierPolicy:
     def timeout(self, kind: ActionType) -> float | None:
         """Seconds an action of `kind` may stay ONGOING (None: no limit)."""
         return self.timeouts.get(kind)
+
+
+def policy_from_settings(settings: ApplierSettings) -> ApplierPolicy:
+    """The policy the `applier` section of the configuration describes."""
+    return ApplierPolicy(
+        timeouts={
+            ActionType.MIGRATE: settings.migrate_timeout_s,
+            ActionType.CHANGE_NODE_STATE: settings.host_state_timeout_s,
+            ActionType.POWER: settings.power_timeout_s,
+            ActionType.NOP: DEFAULT_TIMEOUTS[ActionType.NOP],
+        },
+        retry=RetryPolicy(
+            attempts=settings.retry_attempts,
+            first_delay=settings.retry_first_delay_s,
+            factor=settings.retry_factor,
+            max_delay=settings.retry_max_delay_s,
+        ),
+    )

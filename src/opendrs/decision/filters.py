@@ -239,7 +239,9 @@ class AggregateFilter:
         if names & set(host.host.aggregates):
             return None
         member_of = ", ".join(host.host.aggregates) or "no aggregate"
-        return f"aggregate: the instance needs {', '.join(sorted(names))}, the host is in {member_of}"
+        return (
+            f"aggregate: the instance needs {', '.join(sorted(names))}, the host is in {member_of}"
+        )
 
 
 def capacity_filters() -> list[HostFilter]:

@@ -218,6 +218,7 @@ class Optimization:
         data = event.data
         goal = str(data.get("goal", "overload_relief"))
         params = {**self._defaults.get(goal, {}), **dict(data.get("parameters", {}))}
+        where = event.subject or ",".join(data.get("scope", ()))
         audit = Audit(
             goal=goal,
             strategy=str(data.get("strategy") or ""),
@@ -225,7 +226,7 @@ class Optimization:
             scope=tuple(str(h) for h in data.get("scope", ())),
             parameters=params,
             auto_trigger=bool(data.get("auto_trigger", True)),
-            trigger=f"{data.get('rule', event.type)} on {event.subject or ','.join(data.get('scope', ()))}",
+            trigger=f"{data.get('rule', event.type)} on {where}",
             created_at=self._clock.now(),
         )
         self.run(audit)

@@ -170,8 +170,16 @@ def run_day(
     if not hasattr(strategy, "execute_snapshot"):
         raise InvalidInput(f"strategy {name!r} cannot run in the simulator", field="policy")
     runner: SnapshotStrategy = strategy  # type: ignore[assignment]
-    placement = runner.initial_placement(creation_snapshot(fleet))
-    centre.place(first_fit(fleet) if placement is None else placement)
+    placement = runner.initial_placement(
+        creation_snapshot(fleet, book_nominal=not chosen.explicit_power)
+    )
+    if placement is None:
+        placement = first_fit(fleet)
+    elif chosen.explicit_power:
+        # A VM the policy could not place at creation (CloudSim lets its creation fail)
+        # is placed by the cloud's own first fit: real clouds do not drop VMs.
+        placement = first_fit(fleet, placement)
+    centre.place(placement)
 
     clock = ManualClock(0.0)
     plans = MemoryPlans()
@@ -340,7 +348,7 @@ def _figures(
         "policy": policy,
         "profile": profile,
         "hosts": centre.fleet.hosts,
-        "vms": centre.fleet.vms,
+        "vms": int(centre.vm_created),
         "energy_kwh": round(energy, 4),
         "migrations": t.migrations,
         "slatah": slatah,

@@ -61,3 +61,36 @@ def test_bad_host_names_and_unknown_hosts(tmp_path: Path) -> None:
             archives.update("../etc", BASE, {"x": 1.0})
         with pytest.raises(NotFound, match="nowhere"):
             archives.read("AVERAGE", BASE, BASE + 600, hosts=["nowhere"])
+
+
+def test_recorder_is_the_agents_history_port(tmp_path: Path) -> None:
+    from opendrs.domain.sample import EntityKind, Sample, SampleType
+    from opendrs.store.rrd.collection import HostRecorder, split_series
+
+    def sample(meter: str, value: float, unit: str, kind: SampleType, **labels: str) -> Sample:
+        return Sample(meter, "vm1", value, unit, kind, 0.0, EntityKind.INSTANCE, "h1", labels)
+
+    with HostArchives(tmp_path) as archives:
+        recorder = HostRecorder(archives, "h1")
+        for i in range(1, 6):
+            recorder.record(
+                BASE + 300 * i,
+                [
+                    sample("cpu_util", 10.0 * i, "%", SampleType.GAUGE),
+                    sample("disk.device.read.bytes.rate", 100.0, "B/s", SampleType.GAUGE,
+                           device="vda"),
+                    sample("cpu", 1e9 * 300 * i, "ns", SampleType.CUMULATIVE),
+                ],
+            )  # fmt: skip
+        handle = archives.file("h1")
+        assert handle.columns == ["vm1/cpu_util", "vm1/disk.device.read.bytes.rate/vda", "vm1/cpu"]
+        kinds = {s.name: (s.type, s.max) for s in handle.sources()}
+        assert kinds["vm1/cpu_util"] == (SourceType.GAUGE, 100.0)
+        assert kinds["vm1/cpu"][0] is SourceType.DERIVE
+        assert split_series("vm1/disk.device.read.bytes.rate/vda") == (
+            "vm1", "disk.device.read.bytes.rate", "vda",
+        )  # fmt: skip
+        fetched = handle.fetch("AVERAGE", BASE + 300, BASE + 300 * 5)
+        assert fetched.values[2].tolist() == [40.0, 100.0, 1e9]
+        with pytest.raises(InvalidInput, match="host name"):
+            HostRecorder(archives, "a/b")

@@ -85,7 +85,9 @@ def create_audit(body: AuditIn, repos: Repos, request: Request) -> Any:
         raise
     explanations = list(solution.explanations)
     if solution.empty:
-        audit = audit.moved_to(AuditState.SUCCEEDED, "no action proposed: " + "; ".join(explanations))
+        audit = audit.moved_to(
+            AuditState.SUCCEEDED, "no action proposed: " + "; ".join(explanations)
+        )
         repos.save_audit(audit)
         return AuditRunOut(audit=AuditOut.of(audit), plan_id=None, explanations=explanations)
     if body.auto_trigger:
@@ -93,7 +95,8 @@ def create_audit(body: AuditIn, repos: Repos, request: Request) -> Any:
         plan = plan.moved_to(PlanState.PENDING, "automatic audit")
     repos.save_plan(plan)
     audit = audit.moved_to(
-        AuditState.SUCCEEDED, f"plan {plan.id} with {len(plan.actions)} actions ({plan.state.value})"
+        AuditState.SUCCEEDED,
+        f"plan {plan.id} with {len(plan.actions)} actions ({plan.state.value})",
     )
     repos.save_audit(audit)
     return AuditRunOut(audit=AuditOut.of(audit), plan_id=plan.id, explanations=explanations)
@@ -112,7 +115,9 @@ def get_audit(audit_id: str, repos: Repos) -> AuditOut:
 )
 def approve_audit(audit_id: str, repos: Repos) -> ActionPlanOut:
     repos.get_audit(audit_id)
-    waiting = [p for p in repos.list_plans(states=[PlanState.RECOMMENDED]) if p.audit_id == audit_id]
+    waiting = [
+        p for p in repos.list_plans(states=[PlanState.RECOMMENDED]) if p.audit_id == audit_id
+    ]
     if not waiting:
         raise HTTPException(409, f"audit {audit_id} has no RECOMMENDED plan to approve")
     plan = waiting[0]

@@ -154,7 +154,11 @@ function renderHosts(hosts) {
   const cards = ordered.map((h) =>
     el(
       "article",
-      { class: `host host-${h.state}`, "data-host": h.name },
+      {
+        class: `host host-${h.state}${h.name === graphs.host ? " selected" : ""}`,
+        "data-host": h.name,
+        title: "click for its history",
+      },
       el("header", {}, el("span", { class: "host-name", title: h.name }, h.name), badge(h.state)),
       h.disabled_reason ? el("p", { class: "reason" }, h.disabled_reason) : null,
       meter("CPU", h.cpu_percent),
@@ -163,13 +167,60 @@ function renderHosts(hosts) {
         "footer",
         {},
         el("span", {}, `${h.running_vms} VM${h.running_vms === 1 ? "" : "s"}`),
-        el("span", {}, `${h.vcpus_used}/${h.vcpus} vCPU`),
+        // Allocatable vCPUs, as Nova counts them: (cores − reserved) × allocation ratio.
+        el(
+          "span",
+          { title: `${h.vcpus} cores × ${h.cpu_allocation_ratio} allocation ratio` },
+          `${h.vcpus_used}/${Math.floor((h.vcpus - h.reserved_host_cpus) * h.cpu_allocation_ratio)} vCPU`,
+        ),
         el("span", {}, `${formatNumber(Math.round(h.memory_mb / 1024))} GB RAM`),
       ),
     ),
   );
   byId("hosts").replaceChildren(...(cards.length ? cards : [empty("No hosts known yet.")]));
+  if (!graphs.host && ordered.length) showGraphs(ordered[0].name, graphs.period);
+  else if (graphs.host && Date.now() - graphs.drawn > GRAPH_REFRESH_MS) showGraphs(graphs.host, graphs.period);
 }
+
+// History graphs of the selected host, drawn by GET /v1/graphs (round-robin archives).
+const GRAPH_REFRESH_MS = 30000;
+const GRAPHS = [
+  { title: "Host CPU", meter: "compute.node.cpu.percent" },
+  { title: "Instances' CPU", meter: "cpu_util" },
+  { title: "Host free memory", meter: "memory.free" },
+];
+const graphs = { host: "", period: "day", drawn: 0 };
+
+function showGraphs(host, period) {
+  graphs.host = host;
+  graphs.period = period;
+  graphs.drawn = Date.now();
+  byId("graphs-host").textContent = host;
+  for (const button of document.querySelectorAll(".periods button")) {
+    button.classList.toggle("active", button.dataset.period === period);
+  }
+  for (const card of document.querySelectorAll(".host")) {
+    card.classList.toggle("selected", card.dataset.host === host);
+  }
+  const figures = GRAPHS.map((g) => {
+    const query = new URLSearchParams({ meter: g.meter, period, width: "560", height: "220", t: String(graphs.drawn) });
+    const img = el("img", {
+      src: `v1/graphs/hosts/${encodeURIComponent(host)}?${query}`,
+      alt: `${g.title} of ${host}, last ${period}`,
+      loading: "lazy",
+    });
+    img.addEventListener("error", () => img.replaceWith(el("p", { class: "empty" }, `${g.title}: no history yet.`)));
+    return el("figure", {}, img, el("figcaption", {}, g.title));
+  });
+  byId("graphs").replaceChildren(...figures);
+}
+
+document.addEventListener("click", (event) => {
+  const card = event.target.closest(".host");
+  if (card) showGraphs(card.dataset.host, graphs.period);
+  const button = event.target.closest(".periods button");
+  if (button && graphs.host) showGraphs(graphs.host, button.dataset.period);
+});
 
 function table(headers, rows, attrs) {
   return el(

@@ -92,8 +92,8 @@ def parse_policy(policy: str) -> tuple[str, dict[str, Any]]:
     name = policy.strip().lower()
     if name in STATIC_POLICIES:
         return StaticPlacement.name, {}
-    if name == "opendrs":
-        return "opendrs_consolidation", {}
+    if name == "opendrs" or name.startswith("opendrs:"):
+        return "opendrs_consolidation", _overrides(name.partition(":")[2], policy)
     parts = name.split("-")
     if len(parts) != 3 or parts[0] not in DETECTORS or parts[1] not in SELECTIONS:
         raise InvalidInput(
@@ -108,6 +108,17 @@ def parse_policy(policy: str) -> tuple[str, dict[str, Any]]:
             f"policy {policy!r}: {parts[2]!r} is not a number", field="policy"
         ) from None
     return BeloglazovBuyya.name, {"detector": parts[0], "selection": parts[1], "parameter": value}
+
+
+def _overrides(text: str, policy: str) -> dict[str, Any]:
+    """`k=v,k=v` after a policy name: parameters for the strategy."""
+    found: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise InvalidInput(f"policy {policy!r}: expected key=value, got {item!r}", field="policy")
+        found[key.strip()] = value.strip()
+    return found
 
 
 def solution_from_round(snapshot: Snapshot, result: RoundResult, power_changes: bool) -> Solution:

@@ -44,6 +44,8 @@ class Snapshot:
     interval: float = 300.0
     now: float = 0.0
     step: int = 0
+    vm_moved_at: FloatArray | None = None
+    """When each VM last finished a migration (-inf: never), for anti-ping-pong."""
 
     def __post_init__(self) -> None:
         n, m = len(self.host_names), len(self.vm_names)

@@ -38,14 +38,14 @@ class HostMaintenanceParameters(AuditParameters):
     maintenance_node: str = ""
     backup_node: str = ""
     backup_only: bool = False
-    weights: Mapping[str, float] = field(
-        default_factory=lambda: {"free_ram": 1.0, "cpu_load": 1.0}
-    )
+    weights: Mapping[str, float] = field(default_factory=lambda: {"free_ram": 1.0, "cpu_load": 1.0})
 
     def __post_init__(self) -> None:
         AuditParameters.__post_init__(self)
         if not self.maintenance_node:
-            raise InvalidInput("a maintenance_node is required", field="parameters.maintenance_node")
+            raise InvalidInput(
+                "a maintenance_node is required", field="parameters.maintenance_node"
+            )
         if self.backup_node == self.maintenance_node:
             raise InvalidInput(
                 "the backup_node cannot be the maintenance_node", field="parameters.backup_node"
@@ -63,7 +63,9 @@ class HostReturnParameters(AuditParameters):
     def __post_init__(self) -> None:
         AuditParameters.__post_init__(self)
         if not self.maintenance_node:
-            raise InvalidInput("a maintenance_node is required", field="parameters.maintenance_node")
+            raise InvalidInput(
+                "a maintenance_node is required", field="parameters.maintenance_node"
+            )
 
 
 class HostMaintenance:
@@ -78,7 +80,9 @@ class HostMaintenance:
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any]) -> HostMaintenance:
         return cls(
-            parse_parameters(HostMaintenanceParameters, parameters, source="strategy host_maintenance")
+            parse_parameters(
+                HostMaintenanceParameters, parameters, source="strategy host_maintenance"
+            )
         )
 
     def execute(self, cluster: Cluster) -> Solution:
@@ -92,9 +96,7 @@ class HostMaintenance:
         explanations: list[str] = []
         virtual = cluster
         if cluster.hosts[node].state != HostState.MAINTENANCE:
-            changes.append(
-                HostChange(node, HostState.MAINTENANCE, f"{node} goes into maintenance")
-            )
+            changes.append(HostChange(node, HostState.MAINTENANCE, f"{node} goes into maintenance"))
             virtual = _with_state(virtual, node, HostState.MAINTENANCE)
         backup_enabled = False
         if backup and cluster.hosts[backup].state != HostState.ENABLED:
@@ -129,8 +131,7 @@ class HostMaintenance:
             if held:
                 stuck.extend(i.name for i in unit)
                 explanations.append(
-                    f"{names} cannot leave {node}: "
-                    + "; ".join(f"{n} is {why}" for n, why in held)
+                    f"{names} cannot leave {node}: " + "; ".join(f"{n} is {why}" for n, why in held)
                 )
                 continue
             over = budget.refusal(unit)
@@ -175,8 +176,7 @@ class HostMaintenance:
             refusal = place_unit(placement, unit, node, backup)
             if refusal is None:
                 return [
-                    _move(i, node, backup, f"the named backup host {backup} takes it")
-                    for i in unit
+                    _move(i, node, backup, f"the named backup host {backup} takes it") for i in unit
                 ]
             backup_refusal = f"backup {backup} refused ({refusal})"
             if self.parameters.backup_only:
@@ -212,7 +212,9 @@ class HostReturn:
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any]) -> HostReturn:
-        return cls(parse_parameters(HostReturnParameters, parameters, source="strategy host_return"))
+        return cls(
+            parse_parameters(HostReturnParameters, parameters, source="strategy host_return")
+        )
 
     def execute(self, cluster: Cluster) -> Solution:
         p = self.parameters
@@ -226,7 +228,9 @@ class HostReturn:
                 field="parameters.instances",
             )
         names = p.instances or tuple(
-            sorted(n for n, i in cluster.instances.items() if i.metadata.get(EVACUATED_FROM) == node)
+            sorted(
+                n for n, i in cluster.instances.items() if i.metadata.get(EVACUATED_FROM) == node
+            )
         )
         changes: list[HostChange] = []
         virtual = cluster
@@ -248,7 +252,9 @@ class HostReturn:
                 continue
             placement.place(instance, node)
             budget.spend([instance])
-            moves.append(_move(instance, instance.host, node, f"it ran on {node} before maintenance"))
+            moves.append(
+                _move(instance, instance.host, node, f"it ran on {node} before maintenance")
+            )
         if not names:
             explanations.append(f"no instance is recorded as evacuated from {node}")
         efficacy = {

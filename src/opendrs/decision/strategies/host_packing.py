@@ -132,8 +132,7 @@ class HostPacking:
         ]
         if p.release_idle:
             changes.extend(
-                HostChange(h, released_state, f"{h} is released: it runs no instance")
-                for h in idle
+                HostChange(h, released_state, f"{h} is released: it runs no instance") for h in idle
             )
         bound = lower_bound_hosts(cluster, enabled, p.max_cpu_percent)
         remaining = len(active) - len(packing.emptied)
@@ -158,7 +157,11 @@ class HostPacking:
             f"(lower bound {bound} from total demand / host capacity); "
             f"{len(packing.emptied)} emptied by {len(packing.moves)} migration(s) of "
             f"{memory} MB"
-            + (f"; {len(idle)} idle host(s) released as they are" if idle and p.release_idle else ""),
+            + (
+                f"; {len(idle)} idle host(s) released as they are"
+                if idle and p.release_idle
+                else ""
+            ),
         )
         if not packing.emptied:
             explanations.append(
@@ -172,9 +175,7 @@ class HostPacking:
         else:
             shown = sorted(packing.kept.items())[:FAILURES_SHOWN]
             if shown:
-                explanations.append(
-                    "kept, e.g. " + "; ".join(f"{h}: {why}" for h, why in shown)
-                )
+                explanations.append("kept, e.g. " + "; ".join(f"{h}: {why}" for h, why in shown))
         return Solution(packing.moves, tuple(changes), efficacy, tuple(explanations))
 
     def _placement(self, cluster: Cluster, enabled: Sequence[str]) -> Placement:
@@ -238,8 +239,15 @@ class HostPacking:
                 receivers.add(destination)
                 for instance in unit:
                     moves.append(
-                        _move(instance, host, destination, len(residents), memory, refused,
-                              placement.view(destination).free_memory_mb)
+                        _move(
+                            instance,
+                            host,
+                            destination,
+                            len(residents),
+                            memory,
+                            refused,
+                            placement.view(destination).free_memory_mb,
+                        )
                     )
         return Packing(tuple(moves), tuple(emptied), kept)
 

@@ -50,7 +50,9 @@ def refine(
     if not members or len(members) > parameters.exact_max_instances:
         return Refinement(None, "")
     soft_is_hard = not parameters.soft_rules_may_bend
-    anti = {GroupPolicy.ANTI_AFFINITY} | ({GroupPolicy.SOFT_ANTI_AFFINITY} if soft_is_hard else set())
+    anti = {GroupPolicy.ANTI_AFFINITY} | (
+        {GroupPolicy.SOFT_ANTI_AFFINITY} if soft_is_hard else set()
+    )
     aff = {GroupPolicy.AFFINITY} | ({GroupPolicy.SOFT_AFFINITY} if soft_is_hard else set())
     placement = make_placement()
     model = cp_model.CpModel()
@@ -65,7 +67,9 @@ def refine(
                     continue
                 view = placement.view(host)
                 request = PlacementRequest(source=instance.host)
-                if zone.passes(view, instance, request) or aggregate.passes(view, instance, request):
+                if zone.passes(view, instance, request) or aggregate.passes(
+                    view, instance, request
+                ):
                     continue
             x[(i, h)] = model.new_bool_var(f"x_{i}_{h}")
         model.add_exactly_one(x[(i, h)] for h in range(len(hosts)) if (i, h) in x)
@@ -114,7 +118,9 @@ def refine(
                 1 for o in cluster.instances.values() if g in o.groups and o.host == host
             ) - sum(1 for i in indices if members[i].host == host)
             if group.policy in anti:
-                model.add(sum(vars_h) + outside_members <= max(1, _count_home(members, indices, host)))
+                model.add(
+                    sum(vars_h) + outside_members <= max(1, _count_home(members, indices, host))
+                )
             if group.policy in aff and len(indices) > 1:
                 first = indices[0]
                 for other in indices[1:]:
@@ -126,9 +132,7 @@ def refine(
                     else:
                         model.add(a == b)
     big = sum(m.memory_mb for m in members) + 1
-    cost = sum(
-        m.memory_mb * (1 - x[(i, hosts.index(m.host))]) for i, m in enumerate(members)
-    )
+    cost = sum(m.memory_mb * (1 - x[(i, hosts.index(m.host))]) for i, m in enumerate(members))
     model.minimize(big * sum(used) + cost)
     moved_by_greedy = {mv.instance: mv.destination for mv in greedy.moves}
     for i, m in enumerate(members):
@@ -166,9 +170,7 @@ def refine(
         return Refinement(None, f"exact model answer rejected by the filters: {checked}")
     from opendrs.decision.strategies.host_packing import Packing
 
-    emptied = tuple(
-        h for h in hosts if all(destination[m.name] != h for m in members)
-    )
+    emptied = tuple(h for h in hosts if all(destination[m.name] != h for m in members))
     return Refinement(
         Packing(tuple(checked), emptied, {}),
         f"exact model ({proved}) improved the greedy answer from {greedy_after} host(s) and "

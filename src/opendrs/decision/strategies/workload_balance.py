@@ -48,8 +48,8 @@ class WorkloadBalanceParameters(AuditParameters):
     metric: str = "cpu"
     min_gain: float = 10.0
     max_cpu_percent: float = 90.0
-    sources: int = 4
-    destinations: int = 8
+    sources: int = 3
+    destinations: int = 4
     weights: Mapping[str, float] = field(default_factory=lambda: {"cpu_load": 1.0})
 
     def __post_init__(self) -> None:
@@ -165,10 +165,16 @@ class WorkloadBalance:
             or (g.policy == GroupPolicy.SOFT_AFFINITY and not p.soft_rules_may_bend)
         }
         stop = ""
-        while len(hosts) > 1:
+        load_of = {i.name: self._load(i) for i in cluster.instances.values() if i.host in capacity}
+        n = len(hosts)
+        while n > 1:
             candidates: list[tuple[float, int, str, str, Instance]] = []
             current = spread.deviation()
+            total, squares, use = spread.total, spread.squares, spread.use
+            coolest = [(d, use[d], 100.0 / capacity[d]) for d in index.lowest(p.destinations)]
             for source in index.highest(p.sources):
+                a = use[source]
+                per_source = 100.0 / capacity[source]
                 for instance in placement.instances_on(source):
                     if instance.name in moved or hold_reason(instance, p):
                         continue
@@ -176,17 +182,24 @@ class WorkloadBalance:
                         # Affinity members move only as a whole group; balancing
                         # leaves them where they are together.
                         continue
-                    load = self._load(instance)
+                    load = load_of.get(instance.name, 0.0)
                     if load <= 0:
                         continue
-                    s_delta = 100.0 * load / capacity[source]
-                    for destination in index.lowest(p.destinations):
-                        if spread.use[destination] >= spread.use[source]:
+                    s_delta = load * per_source
+                    for destination, b, per_destination in coolest:
+                        if b >= a:
                             continue
-                        d_delta = 100.0 * load / capacity[destination]
-                        gain = current - spread.deviation_after(
-                            source, s_delta, destination, d_delta
+                        d_delta = load * per_destination
+                        moved_total = total - s_delta + d_delta
+                        after = (
+                            squares
+                            - a * a
+                            - b * b
+                            + (a - s_delta) ** 2
+                            + (b + d_delta) ** 2
+                            - moved_total * moved_total / n
                         )
+                        gain = current - max(0.0, after)
                         if gain >= p.min_gain and gain > 1e-12:
                             candidates.append(
                                 (-gain, instance.memory_mb, instance.name, destination, instance)
@@ -197,7 +210,8 @@ class WorkloadBalance:
                     f"cuts the squared deviations by {p.min_gain:g} or more"
                 )
                 break
-            candidates.sort(key=lambda c: c[:4])
+            # Names and destinations are unique per candidate: the instance is never compared.
+            candidates.sort()
             chosen = self._first_accepted(placement, candidates, budget, weighers)
             if chosen is None:
                 stop = (
@@ -208,11 +222,14 @@ class WorkloadBalance:
                 break
             gain, instance, destination, refused = chosen
             source = instance.host
-            load = self._load(instance)
+            load = load_of[instance.name]
             was_s, was_d = spread.use[source], spread.use[destination]
             placement.place(instance, destination)
             spread.shift(
-                source, 100.0 * load / capacity[source], destination, 100.0 * load / capacity[destination]
+                source,
+                100.0 * load / capacity[source],
+                destination,
+                100.0 * load / capacity[destination],
             )
             index.refresh(source)
             index.refresh(destination)

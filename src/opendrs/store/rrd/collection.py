@@ -15,7 +15,8 @@ import numpy as np
 import numpy.typing as npt
 
 from opendrs.domain.clock import Clock, WallClock
-from opendrs.domain.errors import InvalidInput, NotFound
+from opendrs.domain.errors import InvalidInput, NotFound, StoreError
+from opendrs.domain.sample import Sample, SampleType
 from opendrs.store.rrd.archive import RoundRobinFile
 from opendrs.store.rrd.definition import (
     DEFAULT_STEP,
@@ -31,11 +32,20 @@ _HOST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}$")
 SUFFIX = ".odrs"
 
 
+def split_series(name: str) -> tuple[str, str, str]:
+    """`entity/meter[/device]` (the agent's series keys) → (entity, meter, device);
+    a name without '/' is a meter alone."""
+    parts = name.split("/", 2)
+    if len(parts) == 1:
+        return "", name, ""
+    return parts[0], parts[1], parts[2] if len(parts) > 2 else ""
+
+
 def default_source(name: str, heartbeat: int = 2 * DEFAULT_STEP) -> DataSource:
-    """How a series is stored when nobody says otherwise, from its meter (the
-    part after the last '/'): percentages are bounded gauges, cumulative
-    bytes/ns are counters, everything else an unbounded gauge."""
-    meter = name.rsplit("/", 1)[-1]
+    """How a series is stored when nobody says otherwise, from its meter:
+    percentages are bounded gauges, cumulative bytes/ns are counters (DERIVE,
+    min 0: a reset is unknown, not a spike), everything else an unbounded gauge."""
+    meter = split_series(name)[1]
     if meter.endswith(("util", "percent")) or meter == "cpu_util":
         return DataSource(name, SourceType.GAUGE, heartbeat, 0.0, 100.0)
     if meter.endswith((".bytes", ".requests", ".packets")) or meter == "cpu":
@@ -120,15 +130,17 @@ class HostArchives:
         values: Mapping[str, float | int | None],
         *,
         retire_missing: bool = False,
+        sources: Mapping[str, DataSource] | None = None,
     ) -> None:
         """All series of a host at one time; series never seen become columns
-        (see `source_for`), and with `retire_missing` the columns not in
-        `values` are retired (their VM is gone)."""
+        (from `sources`, else `source_for`), and with `retire_missing` the
+        columns not in `values` are retired (their VM is gone)."""
         handle = self.file(host, create_at=when)
         known = set(handle.columns)
         new = [name for name in values if name not in known]
         if new:
-            handle.add_columns([self.source_for(name) for name in new])
+            given = sources or {}
+            handle.add_columns([given.get(name) or self.source_for(name) for name in new])
         if retire_missing:
             gone = [name for name in known if name not in values]
             if gone:
@@ -216,3 +228,49 @@ class HostArchives:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def sample_series(sample: Sample) -> str:
+    """The series a sample belongs to: `entity/meter[/device or interface]`
+    (the agent's history plugin names series the same way)."""
+    labels = sample.labels
+    device = (labels.get("device") or labels.get("interface")) if labels else None
+    base = f"{sample.entity}/{sample.meter}"
+    return f"{base}/{device}" if device else base
+
+
+def sample_source(sample: Sample, name: str, heartbeat: int = 2 * DEFAULT_STEP) -> DataSource:
+    """How a new series is stored, from its first sample: gauges as GAUGE
+    (0..100 for %), cumulative values as DERIVE min 0, deltas as ABSOLUTE."""
+    if sample.type is SampleType.CUMULATIVE:
+        return DataSource(name, SourceType.DERIVE, heartbeat, 0.0, math.nan)
+    if sample.type is SampleType.DELTA:
+        return DataSource(name, SourceType.ABSOLUTE, heartbeat, 0.0, math.nan)
+    if sample.unit == "%":
+        return DataSource(name, SourceType.GAUGE, heartbeat, 0.0, 100.0)
+    return DataSource(name, SourceType.GAUGE, heartbeat)
+
+
+class HostRecorder:
+    """One host's history as the agent's history plugin writes it
+    (`record(time, samples)`, the HostHistory port)."""
+
+    def __init__(self, archives: HostArchives, host: str) -> None:
+        archives.path(host)  # the host name must be able to name a file
+        self.archives = archives
+        self.host = host
+
+    def record(self, time: float, samples: Sequence[Sample]) -> None:
+        """Every sample of one poll, at the poll's time; new series become
+        columns. Raises StoreError when the file cannot be written."""
+        values: dict[str, float | int | None] = {}
+        sources: dict[str, DataSource] = {}
+        heartbeat = 2 * self.archives.step
+        for sample in samples:
+            name = sample_series(sample)
+            values[name] = sample.value
+            sources[name] = sample_source(sample, name, heartbeat)
+        try:
+            self.archives.update(self.host, time, values, sources=sources)
+        except OSError as error:
+            raise StoreError(f"history of {self.host}: {error}") from None

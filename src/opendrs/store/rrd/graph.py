@@ -33,7 +33,8 @@ class Curve:
 def unit_for(name: str) -> str:
     """The unit of a stored series from its meter (Ceilometer names); counters
     are stored as rates."""
-    meter = name.rsplit("/", 1)[-1]
+    parts = name.split("/", 2)
+    meter = parts[1] if len(parts) > 1 else name
     if meter.endswith(("util", "percent")):
         return "%"
     if meter.endswith((".bytes", ".bytes.rate")) or meter in ("rx", "tx", "rd", "wr"):
@@ -105,6 +106,12 @@ def render(
     if unit == "%":
         axes.set_ylim(0, 100)
         axes.yaxis.set_major_formatter(lambda v, _: f"{v:g} %")
+    elif unit == "MB":
+        # Ceilometer's MB are binary megabytes; SI prefixes on top read as "20 kMB".
+        axes.set_ylim(bottom=0 if _non_negative(curves) else None)
+        axes.yaxis.set_major_formatter(
+            lambda v, _: f"{v / 1024:g} GiB" if abs(v) >= 1024 else f"{v:g} MiB"
+        )
     else:
         axes.set_ylim(bottom=0 if _non_negative(curves) else None)
         axes.yaxis.set_major_formatter(EngFormatter(unit=unit, places=None, sep=" "))

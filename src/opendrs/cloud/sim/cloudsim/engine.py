@@ -78,11 +78,13 @@ class DataCentre:
         self.now = 0.0
         self.vm_host: IntArray = np.full(m, -1, dtype=np.int64)
         self.vm_alive = np.ones(m, dtype=np.bool_)
+        self.vm_created = m
         self.vm_arrival: IntArray = np.arange(m, dtype=np.int64)
         self._arrivals = m
         self.vm_dest: IntArray = np.full(m, -1, dtype=np.int64)
         self.vm_end = np.full(m, np.inf)
         self.vm_start = np.full(m, np.inf)  # when the copy begins (after a boot)
+        self.vm_moved_at = np.full(m, -np.inf)
         self.history = np.zeros((m, HISTORY_LENGTH))
         self.history_length: IntArray = np.zeros(m, dtype=np.int64)
         self.demand = fleet.vm_mips.copy()
@@ -104,6 +106,7 @@ class DataCentre:
         self.vm_host = hosts.astype(np.int64).copy()
         unplaced = self.vm_host < 0
         self.vm_alive &= ~unplaced
+        self.vm_created = int(self.vm_alive.sum())
         self.host_on[np.unique(self.vm_host[self.vm_alive])] = True
 
     # --- time -----------------------------------------------------------------
@@ -150,6 +153,7 @@ class DataCentre:
             done = (self.vm_dest >= 0) & (self.vm_end == t)
             for vm in np.flatnonzero(done).tolist():
                 self.vm_host[vm] = self.vm_dest[vm]
+                self.vm_moved_at[vm] = t
                 self.vm_dest[vm] = -1
                 self.vm_end[vm] = np.inf
                 self.vm_start[vm] = np.inf
@@ -306,6 +310,7 @@ class DataCentre:
             interval=STEP_SECONDS,
             now=self.now,
             step=step,
+            vm_moved_at=self.vm_moved_at[order],
         )
 
     def _memory_free(self) -> FloatArray:

@@ -16,15 +16,18 @@ from opendrs.cloud.sim.cloudsim.hardware import (
 from opendrs.decision.consolidation.snapshot import HISTORY_LENGTH, Snapshot
 
 
-def first_fit(fleet: Fleet) -> IntArray:
+def first_fit(fleet: Fleet, placed: IntArray | None = None) -> IntArray:
     """VM by VM, the first host (by index) with room for its nominal MIPS (on one PE),
-    RAM and bandwidth."""
+    RAM and bandwidth; VMs already `placed` (host >= 0) stay and book their share."""
     n = fleet.hosts
-    free_mips = fleet.host_mips.copy()
-    free_ram = np.full(n, HOST_RAM_MB)
-    free_bw = np.full(n, HOST_BW)
-    hosts = np.full(fleet.vms, -1, dtype=np.int64)
-    for vm in range(fleet.vms):
+    hosts = (
+        np.full(fleet.vms, -1, dtype=np.int64) if placed is None else placed.astype(np.int64)
+    )
+    kept = hosts >= 0
+    free_mips = fleet.host_mips - np.bincount(hosts[kept], fleet.vm_mips[kept], minlength=n)
+    free_ram = HOST_RAM_MB - np.bincount(hosts[kept], fleet.vm_memory_mb[kept], minlength=n)
+    free_bw = HOST_BW - VM_BW * np.bincount(hosts[kept], minlength=n)
+    for vm in np.flatnonzero(~kept).tolist():
         mips, ram = fleet.vm_mips[vm], fleet.vm_memory_mb[vm]
         fits = (
             (fleet.host_pe_mips >= mips)
@@ -42,8 +45,10 @@ def first_fit(fleet: Fleet) -> IntArray:
     return hosts
 
 
-def creation_snapshot(fleet: Fleet) -> Snapshot:
-    """Empty hosts and every VM asking for its nominal MIPS and RAM (t = 0)."""
+def creation_snapshot(fleet: Fleet, *, book_nominal: bool = True) -> Snapshot:
+    """Empty hosts and every VM asking for its nominal MIPS and RAM (t = 0). CloudSim's
+    scheduler books the nominal MIPS of VMs being created (`book_nominal`); a real
+    cloud books vCPUs with overcommit, so CPU then never refuses a VM at creation."""
     n, m = fleet.hosts, fleet.vms
     return Snapshot(
         host_names=fleet.host_names,
@@ -51,7 +56,7 @@ def creation_snapshot(fleet: Fleet) -> Snapshot:
         host_pe_mips=fleet.host_pe_mips,
         host_power=fleet.host_power,
         host_used_mips=np.zeros(n),
-        host_free_mips=fleet.host_mips.copy(),
+        host_free_mips=fleet.host_mips.copy() if book_nominal else np.full(n, np.inf),
         host_memory_free_mb=np.full(n, HOST_RAM_MB),
         host_on=np.zeros(n, dtype=np.bool_),
         host_migration_mb_s=np.full(n, MIGRATION_MB_S),
