@@ -273,6 +273,21 @@ def _what_if(scenario: Path, goal: str, strategy: str, params: tuple[str, ...]) 
     return result
 
 
+def _register_commands() -> None:
+    """The nouns that live in their own modules (opendrs.commands.*)."""
+    from opendrs.commands.agent import agent
+    from opendrs.commands.plans import plans
+    from opendrs.commands.rules import rules
+    from opendrs.commands.server import server
+    from opendrs.commands.simulate import simulate
+
+    for command in (agent, plans, rules, server, simulate):
+        main.add_command(command)
+
+
+_register_commands()
+
+
 @main.group()
 def config() -> None:
     """Configuration files."""

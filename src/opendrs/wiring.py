@@ -3,19 +3,14 @@ connected components. Nothing else in opendrs picks a concrete adapter."""
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import FastAPI
 
-from opendrs.agent.pipeline import PluginPipeline
-from opendrs.agent.plugin import MetricPlugin
-from opendrs.agent.plugins.publisher import PublisherPlugin
-from opendrs.agent.plugins.watermark import WatermarkPlugin
+from opendrs.agent.assembly import build_agent
 from opendrs.agent.poller import Agent
 from opendrs.api.app import create_app
 from opendrs.api.graphs import graphs_router
@@ -26,6 +21,7 @@ from opendrs.bus.memory import MemoryBus
 from opendrs.cep.engine import CepEngine
 from opendrs.cep.rule import ActionKind, Op, RuleAction, ThresholdRule
 from opendrs.cloud.sim import SimCloud, build_sim_cloud
+from opendrs.cloud.sim.traces import find_trace_dir
 from opendrs.config import CepRule, Settings
 from opendrs.decision.registry import StrategyRegistry
 from opendrs.domain.action import Action, ActionPlan, PlanLimits
@@ -33,40 +29,15 @@ from opendrs.domain.alarm import Severity
 from opendrs.domain.clock import ManualClock
 from opendrs.domain.errors import InvalidInput
 from opendrs.domain.event import Event
-from opendrs.domain.ports import Bus
 from opendrs.services.detection import Detection
 from opendrs.services.history import HistoryRecorder
 from opendrs.services.ingest import SampleIngest
 from opendrs.services.inventory import InventorySync
 from opendrs.services.loop import StepLoop
 from opendrs.services.optimization import Optimization
-from opendrs.store.sql.database import Database, open_database
 from opendrs.store.rrd.collection import HostArchives
+from opendrs.store.sql.database import Database, open_database
 from opendrs.store.sql.repositories import SqlStore
-
-TRACE_DIR_ENV = "OPENDRS_TRACE_DIR"
-
-
-def find_trace_dir(configured: Path | None) -> Path:
-    """The PlanetLab traces: the configured folder, $OPENDRS_TRACE_DIR, or
-    `shared/data/planetlab` beside this checkout (or the working directory)."""
-    candidates: list[Path] = []
-    if configured is not None:
-        candidates.append(configured)
-    elif os.environ.get(TRACE_DIR_ENV):
-        candidates.append(Path(os.environ[TRACE_DIR_ENV]))
-    else:
-        for start in (Path.cwd(), Path(__file__).resolve()):
-            for parent in (start, *start.parents):
-                candidates.append(parent / "shared" / "data" / "planetlab")
-    for candidate in candidates:
-        if candidate.is_dir():
-            return candidate
-    raise InvalidInput(
-        "PlanetLab traces not found; set cloud.sim.trace_dir or $OPENDRS_TRACE_DIR",
-        source="configuration",
-        field="cloud.sim.trace_dir",
-    )
 
 
 def cep_rules(rules: list[CepRule]) -> list[ThresholdRule]:
@@ -107,27 +78,6 @@ def plan_limits(settings: Settings) -> PlanLimits:
 def goal_defaults(settings: Settings) -> dict[str, dict[str, Any]]:
     d = settings.decision
     return {"overload_relief": {"threshold": d.overload_threshold, "target": d.target_threshold}}
-
-
-def build_agent(
-    host: str, cloud: SimCloud, settings: Settings, bus: Bus, clock: ManualClock
-) -> Agent:
-    plugins: list[MetricPlugin] = []
-    for name in settings.agent.plugins:
-        if name == "watermark":
-            plugins.append(WatermarkPlugin(settings.agent.watermarks))
-        elif name == "publisher":
-            plugins.append(PublisherPlugin(bus, settings.bus.partitions, f"opendrs.agent/{host}"))
-        else:
-            raise InvalidInput(
-                f"unknown plugin {name!r} (known: watermark, publisher)",
-                source="configuration",
-                field="agent.plugins",
-            )
-    pipeline = PluginPipeline(
-        plugins, failures_before_disable=settings.agent.plugin_failures_before_disable
-    )
-    return Agent(host, cloud, pipeline, clock)
 
 
 @dataclass

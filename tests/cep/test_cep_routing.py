@@ -12,8 +12,9 @@ from opendrs.domain.alarm import AlarmState, AlarmTransition
 OK, ALARM, PENDING = AlarmState.OK, AlarmState.ALARM, AlarmState.PENDING
 
 
-def move(rule: str, entity: str, previous: AlarmState, current: AlarmState, t: float,
-         **labels: str) -> AlarmTransition:
+def move(
+    rule: str, entity: str, previous: AlarmState, current: AlarmState, t: float, **labels: str
+) -> AlarmTransition:
     return AlarmTransition(rule, entity, previous, current, t, 1.0, labels=labels)
 
 
@@ -53,9 +54,7 @@ def test_an_instance_resolved_while_muted_is_never_announced() -> None:
 
 def test_batches_group_by_host() -> None:
     router = NotificationRouter(RoutingPolicy(group_by=("host",)))
-    batches = router.route(
-        [vm("a", ALARM, 0), vm("b", ALARM, 0, host="h2"), vm("c", ALARM, 0)], 0
-    )
+    batches = router.route([vm("a", ALARM, 0), vm("b", ALARM, 0, host="h2"), vm("c", ALARM, 0)], 0)
     assert [b.group for b in batches] == [(("host", "h1"),), (("host", "h2"),)]
     assert names(batches) == [[("a", "alarm"), ("c", "alarm")], [("b", "alarm")]]
 

@@ -67,8 +67,9 @@ def key(t: AlarmTransition) -> tuple[Any, ...]:
 @given(
     st.lists(rule_shapes, min_size=1, max_size=4),
     st.lists(
-        st.lists(st.one_of(st.none(), st.sampled_from([10.0, 45.0, 55.0, 90.0])),
-                 min_size=3, max_size=3),
+        st.lists(
+            st.one_of(st.none(), st.sampled_from([10.0, 45.0, 55.0, 90.0])), min_size=3, max_size=3
+        ),
         min_size=1,
         max_size=25,
     ),
@@ -112,7 +113,9 @@ def test_several_samples_of_a_series_in_one_batch_are_taken_in_time_order() -> N
         ({"aggregate": "rate", "window": 60.0}, "rate"),
     ],
 )
-def test_rules_it_cannot_run_are_refused_with_the_reason(fields: dict[str, Any], words: str) -> None:
+def test_rules_it_cannot_run_are_refused_with_the_reason(
+    fields: dict[str, Any], words: str
+) -> None:
     rule = ThresholdRule(name="r", meter="m", threshold=1.0, **fields)
     with pytest.raises(InvalidInput, match=words):
         VectorEngine([rule])

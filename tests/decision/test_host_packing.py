@@ -150,3 +150,51 @@ def test_bad_parameters_are_named(parameters: dict[str, object], field: str) -> 
     with pytest.raises(InvalidInput) as caught:
         HostPacking.from_parameters(parameters)
     assert caught.value.field == field
+
+
+def greedy_trap() -> Cluster:
+    """Five 10 GB hosts where emptying cheapest-first onto the tightest fit keeps
+    four hosts, while three suffice (the lower bound)."""
+    layout = [("v0", "h3", 5), ("v1", "h2", 5), ("v2", "h4", 4), ("v3", "h4", 2),
+              ("v5", "h0", 3), ("v7", "h1", 6), ("v8", "h2", 5)]  # fmt: skip
+    return Cluster.of(
+        [node(f"h{n}", vcpus=64, memory_mb=10240) for n in range(5)],
+        [
+            vm(name, host, vcpus=1, memory_mb=gb * 1024, cpu=1, disk_gb=0)
+            for name, host, gb in layout
+        ],
+    )
+
+
+def test_the_exact_model_beats_the_greedy_on_a_small_cluster() -> None:
+    pytest.importorskip("ortools")
+    cluster = greedy_trap()
+    greedy = pack(cluster, exact=False)
+    exact = pack(cluster, exact=True)
+    assert greedy.efficacy["active_hosts_after"] == 4.0
+    assert exact.efficacy["active_hosts_after"] == 3.0 == exact.efficacy["lower_bound_hosts"]
+    assert any("exact model (proved optimal) improved" in e for e in exact.explanations)
+    assert all("CP-SAT" in m.reason for m in exact.moves)
+    # The same answer every time: the budget is in deterministic time.
+    assert pack(cluster, exact=True).moves == exact.moves
+
+
+def test_without_ortools_the_greedy_answer_stands(monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ortools(name: str, *args: object, **kwargs: object) -> object:
+        if name.startswith("ortools"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(builtins, "__import__", no_ortools)
+    solution = pack(greedy_trap(), exact=True)
+    assert solution.efficacy["active_hosts_after"] == 4.0
+    assert not any("exact model" in e for e in solution.explanations)
+
+
+def test_the_exact_model_keeps_out_of_large_clusters() -> None:
+    solution = pack(greedy_trap(), exact=True, exact_max_instances=3)
+    assert solution.efficacy["active_hosts_after"] == 4.0

@@ -30,8 +30,9 @@ class Recorder:
 
 
 def fired(entity: str, t: float = 0.0) -> AlarmTransition:
-    return AlarmTransition("r", entity, AlarmState.OK, AlarmState.ALARM, t, 9.0,
-                           labels={"host": "h1"})
+    return AlarmTransition(
+        "r", entity, AlarmState.OK, AlarmState.ALARM, t, 9.0, labels={"host": "h1"}
+    )
 
 
 def test_a_failing_notifier_is_counted_and_the_others_still_get_everything() -> None:

@@ -65,8 +65,14 @@ class Process:
 
     def feed(self, value: float, entity: str = "vm1") -> None:
         sample = Sample(
-            "cpu_util", entity, value, "%", SampleType.GAUGE, self.clock.now(),
-            EntityKind.INSTANCE, "h1",
+            "cpu_util",
+            entity,
+            value,
+            "%",
+            SampleType.GAUGE,
+            self.clock.now(),
+            EntityKind.INSTANCE,
+            "h1",
         )
         self.bus.publish(
             subjects.samples(0), codec.samples_event([sample], source="t", time=self.clock.now())
@@ -121,8 +127,9 @@ def test_a_deleted_instance_retires_its_alarm(tmp_path: Path) -> None:
     process = Process(f"sqlite:///{tmp_path / 'cep.db'}", clock)
     for _ in range(3):
         process.feed(95)
-    process.bus.publish(ENTITY_DELETED, Event("opendrs.inventory.deleted", "t", clock.now(),
-                                              {"entity": "vm1"}))
+    process.bus.publish(
+        ENTITY_DELETED, Event("opendrs.inventory.deleted", "t", clock.now(), {"entity": "vm1"})
+    )
     process.bus.drain()
     clock.advance(3600)
     process.detection.tick()
@@ -161,3 +168,40 @@ def test_a_failing_store_is_counted_and_detection_carries_on() -> None:
     assert recorder.sent == [("vm1", "alarm"), ("vm1", "ok")]
     assert detection.failures == 2
     detection.stop()
+
+
+def test_a_worker_takes_over_the_state_of_the_partitions_it_gains(tmp_path: Path) -> None:
+    from opendrs.bus.partitioning import partition_of
+
+    url = f"sqlite:///{tmp_path / 'cep.db'}"
+    clock = ManualClock()
+    database = open_database(url)
+    bus = MemoryBus()
+    state = CepStateStore(database, clock)
+
+    def worker() -> Detection:
+        return Detection(
+            bus, CepEngine([rule()]), SqlStore(database), clock=clock, state=state, consume=False
+        )
+
+    first, second = worker(), worker()
+    first.hold(range(8), 8)
+    pending = [
+        Sample("cpu_util", f"vm{i}", 90.0, "%", SampleType.GAUGE, 0.0, EntityKind.INSTANCE, "h1")
+        for i in range(12)
+    ]
+    first.on_samples(codec.samples_event(pending, source="t", time=0.0))
+    low = set(range(4))
+    first.hold(range(4, 8), 8)  # lets 0-3 go: forgotten here, kept in the store
+    second.hold(low, 8)
+    mine = {a.entity for a in second.engine.states()}
+    assert mine == {f"vm{i}" for i in range(12) if partition_of(f"vm{i}", 8) in low}
+    assert {a.entity for a in first.engine.states()}.isdisjoint(mine)
+    # the taken-over hold timers continue: pending since 0, fires at 120
+    later = [
+        Sample("cpu_util", name, 90.0, "%", SampleType.GAUGE, 120.0, EntityKind.INSTANCE, "h1")
+        for name in sorted(mine)
+    ]
+    second.on_samples(codec.samples_event(later, source="t", time=120.0))
+    assert {a.state for a in second.engine.states()} == {AlarmState.ALARM}
+    database.close()

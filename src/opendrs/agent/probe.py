@@ -5,12 +5,10 @@ as a JSON-ready dict (`opendrs agent --driver D --uri U --once --json`)."""
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from opendrs.agent.pipeline import PluginPipeline
@@ -65,7 +63,7 @@ def probe_once(
     clock = clock or WallClock()
     wait = wait or time.sleep
     name = host or (uri if driver_name == "sim" else "") or socket.gethostname()
-    stats = stats or _driver(driver_name, uri, clock)
+    stats = stats or stats_source(driver_name, uri, clock)
 
     plugins: list[MetricPlugin] = []
     if "watermark" in settings.agent.plugins:
@@ -108,7 +106,14 @@ def _iso(when: float) -> str:
     return datetime.fromtimestamp(when, UTC).isoformat()
 
 
-def _driver(name: str, uri: str, clock: Clock) -> StatsSource:
+def stats_source(name: str, uri: str, clock: Clock) -> StatsSource:
+    """The counters of this host: libvirt (at `uri`) or the local machine (psutil)."""
+    if name == "sim":
+        raise InvalidInput(
+            "the sim driver simulates a whole cloud: use `opendrs demo`, or --once",
+            source="agent",
+            field="driver",
+        )
     if name == "libvirt":
         from opendrs.cloud.libvirt import LibvirtStats
 
@@ -120,14 +125,8 @@ def _driver(name: str, uri: str, clock: Clock) -> StatsSource:
 
 def _sim(settings: Settings, clock: ManualClock) -> tuple[StatsSource, str]:
     from opendrs.cloud.sim.assembly import build_sim_cloud
+    from opendrs.cloud.sim.traces import find_trace_dir
 
-    configured = settings.cloud.sim.trace_dir or os.environ.get("OPENDRS_TRACE_DIR")
-    if not configured:
-        raise InvalidInput(
-            "the sim driver needs PlanetLab traces: set cloud.sim.trace_dir or $OPENDRS_TRACE_DIR",
-            source="agent probe",
-            field="cloud.sim.trace_dir",
-        )
-    cloud = build_sim_cloud(settings.cloud.sim, clock, Path(configured))
+    cloud = build_sim_cloud(settings.cloud.sim, clock, find_trace_dir(settings.cloud.sim.trace_dir))
     hosts = cloud.list_hosts()
     return cloud, hosts[0].name if hosts else ""

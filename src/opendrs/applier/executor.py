@@ -120,6 +120,17 @@ class PlanExecutor:
         plan = self._set_state(plan, PlanState.ONGOING, "started")
         return self._conclude(plan)
 
+    def submit(self, plan_id: str) -> ActionPlan:
+        """Approve a plan and start it now if its hosts and VMs are free; otherwise it
+        waits PENDING and `advance_all` starts it once the plans holding them end."""
+        try:
+            return self.start(plan_id)
+        except ResourceBusy as busy:
+            plan = self._plans.get_plan(plan_id)
+            if plan.state == PlanState.RECOMMENDED:
+                plan = self._set_state(plan, PlanState.PENDING, f"waiting: {busy}")
+            return plan
+
     def advance(self, plan_id: str) -> ActionPlan:
         """One round: settle what is in flight, then start what is ready."""
         plan = self._plans.get_plan(plan_id)

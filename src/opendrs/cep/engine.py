@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,9 +179,22 @@ class CepEngine:
         removed, self._removed = self._removed, []
         return self.snapshot(only_dirty=True), removed
 
-    def restore(self, saved: Iterable[Mapping[str, Any]]) -> int:
+    def forget(self, drop: Callable[[Mapping[str, str]], bool]) -> int:
+        """Drop the tracks whose series labels `drop` picks, without resolving them
+        (a worker letting a partition go: the next holder restores them)."""
+        gone = [key for key, track in self._tracks.items() if drop(track.labels)]
+        for key in gone:
+            del self._tracks[key]
+        return len(gone)
+
+    def restore(
+        self,
+        saved: Iterable[Mapping[str, Any]],
+        keep: Callable[[Mapping[str, str]], bool] | None = None,
+    ) -> int:
         """Bring back tracks saved by `snapshot` for rules that still exist (a rule
-        edited since keeps them); returns how many were restored."""
+        edited since keeps them), only those `keep` picks when it is given; returns
+        how many were restored. A track already live is left as it is."""
         restored = 0
         for entry in saved:
             rule = self._rules.get(str(entry.get("rule", "")))
@@ -193,9 +206,12 @@ class CepEngine:
                 raise InvalidInput(
                     f"unreadable saved alarm state: {exc!r}", source="cep state", field=rule.name
                 ) from exc
-            if not rule.selects(track.labels):
+            if not rule.selects(track.labels) or (keep is not None and not keep(track.labels)):
                 continue
-            self._tracks[(rule.name, key_of(track.labels))] = track
+            key = (rule.name, key_of(track.labels))
+            if key in self._tracks:
+                continue
+            self._tracks[key] = track
             restored += 1
         return restored
 

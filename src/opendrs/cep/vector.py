@@ -110,9 +110,29 @@ class _Group:
             self.ops.append((op, np.array([i for i, x in enumerate(rules) if x.op == op])))
         self.reductions: list[tuple[Aggregate, float, I64]] = []
         for key in dict.fromkeys((x.aggregate, x.window) for x in rules):
-            cols = [i for i, x in enumerate(rules) if (x.aggregate, x.window) == key]
-            self.reductions.append((key[0], key[1], np.array(cols)))
+            same = [i for i, x in enumerate(rules) if (x.aggregate, x.window) == key]
+            self.reductions.append((key[0], key[1], np.array(same)))
+        # Per (aggregate, window): the loosest upward threshold, the loosest
+        # downward one (in the aggregate's units), and whether == / != need all rows.
+        self.screens: dict[tuple[Aggregate, float], tuple[float, float, bool]] = {}
+        for aggregate, window, cols in self.reductions:
+            picked = [rules[i] for i in cols.tolist()]
+            ups = [x.threshold / x.scale for x in picked if x.op in (Op.GT, Op.GE)]
+            downs = [x.threshold / x.scale for x in picked if x.op in (Op.LT, Op.LE)]
+            self.screens[(aggregate, window)] = (
+                min(ups, default=math.inf),
+                max(downs, default=-math.inf),
+                any(x.op in (Op.EQ, Op.NE) for x in picked),
+            )
         self.members: list[int] = []
+        self._member_array = np.zeros(0, dtype=np.int64)
+        self.pressure = np.zeros(0, dtype=np.bool_)
+        self.min_after = float(
+            min(
+                (x.missing.after for x in rules if x.missing.policy == MissingPolicy.NO_DATA),
+                default=math.inf,
+            )
+        )
         self.state = np.zeros((0, r), dtype=np.int8)
         self.active = np.zeros((0, r))
         self.clear_since = np.zeros((0, r))
@@ -120,6 +140,11 @@ class _Group:
         self.bits = np.zeros((0, r), dtype=np.uint64)
         self.since = np.zeros((0, r))
         self.value = np.zeros((0, r))
+
+    def member_array(self) -> I64:
+        if self._member_array.size != len(self.members):
+            self._member_array = np.array(self.members, dtype=np.int64)
+        return self._member_array
 
     def selects(self, meter: str, labels: Mapping[str, str]) -> bool:
         return meter == self.meter and all(labels.get(k) == v for k, v in self.selector.items())
@@ -139,6 +164,7 @@ class _Group:
                 [self.clear_count, np.zeros((grow, r), dtype=np.int64)]
             )
             self.bits = np.concatenate([self.bits, np.zeros((grow, r), dtype=np.uint64)])
+            self.pressure = np.concatenate([self.pressure, np.zeros(grow, dtype=np.bool_)])
         return local
 
 
@@ -168,23 +194,23 @@ class _Ring:
 
     def _reduce(self, aggregate: Aggregate, window: float) -> F64:
         if self._times is None or self._values is None:
-            self._times = self.engine._ring_t[self.s]
-            self._values = self.engine._ring_v[self.s]
+            self._times = self.engine._ring_t[:, self.s]
+            self._values = self.engine._ring_v[:, self.s]
         inside = self._inside.get(window)
         if inside is None:
-            inside = self._inside[window] = self._times > (self.t - window)[:, None]
+            inside = self._inside[window] = self._times > (self.t - window)[None, :]
         values = self._values
         result: F64
         if aggregate == Aggregate.COUNT:
-            result = inside.sum(axis=1).astype(np.float64)
+            result = inside.sum(axis=0).astype(np.float64)
         elif aggregate == Aggregate.MAX:
-            result = np.where(inside, values, -np.inf).max(axis=1)
+            result = np.where(inside, values, -np.inf).max(axis=0)
         elif aggregate == Aggregate.MIN:
-            result = np.where(inside, values, np.inf).min(axis=1)
+            result = np.where(inside, values, np.inf).min(axis=0)
         else:
-            result = np.where(inside, values, 0.0).sum(axis=1)
+            result = np.where(inside, values, 0.0).sum(axis=0)
             if aggregate == Aggregate.MEAN:
-                result = result / inside.sum(axis=1)
+                result = result / inside.sum(axis=0)
         return result
 
 
@@ -212,8 +238,9 @@ class VectorEngine:
         self._index: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
         # per series: its groups' local slots (-1 when not a member), ring, last time
         self._local = np.zeros((len(self._groups), 0), dtype=np.int64)
-        self._ring_t = np.zeros((0, capacity))
-        self._ring_v = np.zeros((0, capacity))
+        # rings are (capacity x series): a window reduces down columns
+        self._ring_t = np.zeros((capacity, 0))
+        self._ring_v = np.zeros((capacity, 0))
         self._head = np.zeros(0, dtype=np.int64)
         self._last = np.zeros(0)
         self.partition = np.zeros(0, dtype=np.int64)
@@ -272,8 +299,8 @@ class VectorEngine:
         self._local = np.concatenate(
             [self._local, np.full((len(self._groups), extra), -1, dtype=np.int64)], 1
         )
-        self._ring_t = np.concatenate([self._ring_t, np.full((extra, k), -np.inf)])
-        self._ring_v = np.concatenate([self._ring_v, np.zeros((extra, k))])
+        self._ring_t = np.concatenate([self._ring_t, np.full((k, extra), -np.inf)], 1)
+        self._ring_v = np.concatenate([self._ring_v, np.zeros((k, extra))], 1)
         self._head = np.concatenate([self._head, np.zeros(extra, dtype=np.int64)])
         self._last = np.concatenate([self._last, np.full(extra, -np.inf)])
         self.partition = np.concatenate([self.partition, np.zeros(extra, dtype=np.int64)])
@@ -321,15 +348,17 @@ class VectorEngine:
                 return []
         k = self._capacity
         slot = self._head[s] % k
-        self._ring_t[s, slot] = t
-        self._ring_v[s, slot] = v
+        self._ring_t[slot, s] = t
+        self._ring_v[slot, s] = v
         self._head[s] += 1
         self._last[s] = t
         out: list[AlarmTransition] = []
         # Rows by meter, so each group sees only its meter's rows.
         meter = self._meter_of[s]
         order = np.argsort(meter, kind="stable")
-        found, starts = np.unique(meter[order], return_index=True)
+        ordered = meter[order]
+        starts = np.r_[0, np.flatnonzero(ordered[1:] != ordered[:-1]) + 1]
+        found = ordered[starts]
         ends = np.r_[starts[1:], order.size]
         for m, start, end in zip(found.tolist(), starts.tolist(), ends.tolist(), strict=True):
             groups = self._groups_of_meter.get(m)
@@ -350,16 +379,31 @@ class VectorEngine:
         return out
 
     def _evaluate(self, group: _Group, ring: _Ring, local: I64) -> list[AlarmTransition]:
-        s, t = ring.s, ring.t
+        # First screen rows with 1-D tests: a row can only change if some rule's
+        # condition may hold (its aggregate passes the loosest threshold) or
+        # something is under way (a state other than ok, N-of-M hits remembered).
+        busy_mask = group.pressure[local].copy()
+        for aggregate, window, _ in group.reductions:
+            lowest, highest, anything = group.screens[(aggregate, window)]
+            if anything:
+                busy_mask[:] = True
+                break
+            reduced = ring.reduce(aggregate, window)
+            busy_mask |= (reduced >= lowest) | (reduced <= highest)
+        busy = np.flatnonzero(busy_mask)
+        if busy.size == 0:
+            return []
+        s, t = ring.s[busy], ring.t[busy]
+        local = local[busy]
         r = len(group.rules)
         n = s.size
         if len(group.reductions) == 1:
             aggregate, window, _ = group.reductions[0]
-            seen = np.broadcast_to(ring.reduce(aggregate, window)[:, None], (n, r))
+            seen = np.broadcast_to(ring.reduce(aggregate, window)[busy][:, None], (n, r))
         else:
             seen = np.empty((n, r))
             for aggregate, window, cols in group.reductions:
-                seen[:, cols] = ring.reduce(aggregate, window)[:, None]
+                seen[:, cols] = ring.reduce(aggregate, window)[busy][:, None]
         if group.scaled:
             seen = seen * group.scale
         if len(group.ops) == 1:
@@ -372,13 +416,6 @@ class VectorEngine:
         if group.any_counted:
             # every sample moves the N-of-M histories, a good one pushing an old hit out
             group.bits[local] = (group.bits[local] << np.uint64(1)) | breach.astype(np.uint64)
-        # Only rows with a breach or a state other than ok can change: usually few.
-        busy = np.flatnonzero(breach.any(axis=1) | state.any(axis=1))
-        if busy.size == 0:
-            return []
-        if busy.size < n:
-            s, local, t = s[busy], local[busy], t[busy]
-            seen, breach, state = seen[busy], breach[busy], state[busy]
         if len(group.ops) == 1:
             hold = _compare(group.ops[0][0], seen, group.clear)
         else:
@@ -423,6 +460,10 @@ class VectorEngine:
         group.active[local] = active
         group.clear_since[local] = clear_since
         group.clear_count[local] = clear_count
+        still = new.any(axis=1)
+        if group.any_counted:
+            still |= group.bits[local].any(axis=1)
+        group.pressure[local] = still
         changed = new != state
         if not changed.any():
             return []
@@ -454,8 +495,10 @@ class VectorEngine:
             m = len(group.members)
             if not m or not group.no_data.any():
                 continue
-            members = np.array(group.members, dtype=np.int64)
+            members = group.member_array()
             last = self._last[members][:, None]
+            if float(last.min()) + group.min_after > now:
+                continue  # the usual case: every series spoke recently enough
             gone_at = last + group.after
             state = group.state[:m]
             due = group.no_data & (state != NO_DATA) & (gone_at <= now) & np.isfinite(last)
@@ -466,6 +509,7 @@ class VectorEngine:
                 previous = int(state[j, i])
                 when = float(gone_at[j, i])
                 group.state[j, i] = NO_DATA
+                group.pressure[j] = True
                 group.active[j, i] = _NAN
                 group.clear_since[j, i] = _NAN
                 group.clear_count[j, i] = 0

@@ -4,7 +4,7 @@ allocation ratios and reservations, and what is used of it, by flavor and measur
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from opendrs.domain.host import Host
 from opendrs.domain.instance import Instance
@@ -92,19 +92,23 @@ class HostView:
         return self._shifted(instance, -1)
 
     def _shifted(self, instance: Instance, sign: int) -> HostView:
-        members = dict(self.group_members)
-        for group in instance.groups:
-            count = members.get(group, 0) + sign
-            if count > 0:
-                members[group] = count
-            else:
-                members.pop(group, None)
-        return replace(
-            self,
-            vcpus_used=self.vcpus_used + sign * instance.vcpus,
-            memory_mb_used=self.memory_mb_used + sign * instance.memory_mb,
-            disk_gb_used=self.disk_gb_used + sign * instance.disk_gb,
-            cpu_cores_used=max(0.0, self.cpu_cores_used + sign * instance.cpu_cores_used),
-            group_members=members,
-            instance_count=max(0, self.instance_count + sign),
+        members = self.group_members
+        if instance.groups:
+            members = dict(members)
+            for group in instance.groups:
+                count = members.get(group, 0) + sign
+                if count > 0:
+                    members[group] = count
+                else:
+                    members.pop(group, None)
+        # Built directly rather than by dataclasses.replace: this runs once per
+        # placement and rollback, 100,000 times in a large consolidation.
+        return HostView(
+            self.host,
+            self.vcpus_used + sign * instance.vcpus,
+            self.memory_mb_used + sign * instance.memory_mb,
+            self.disk_gb_used + sign * instance.disk_gb,
+            max(0.0, self.cpu_cores_used + sign * instance.cpu_cores_used),
+            members,
+            max(0, self.instance_count + sign),
         )

@@ -98,8 +98,11 @@ class Placement:
     def request_for(
         self, instance: Instance, source: str | None = None, with_group: bool = False
     ) -> PlacementRequest:
-        groups = self._cluster.groups
         where = source if source is not None else self._location.get(instance.name, "")
+        if not instance.groups:
+            # The common case, kept cheap: most instances belong to no group.
+            return PlacementRequest(source=where, with_group=with_group)
+        groups = self._cluster.groups
         here = self._location.get(instance.name)
         on_source = self._views[where].group_members if where in self._views else {}
         away: dict[str, int] = {}

@@ -13,8 +13,10 @@ from functools import partial
 from typing import Any
 
 from opendrs.bus import codec, subjects
+from opendrs.bus.partitioning import partition_of
 from opendrs.cep.engine import CepEngine, CepOutput
 from opendrs.cep.rule import ThresholdRule
+from opendrs.cep.series import entity_of
 from opendrs.domain.alarm import AlarmState, AlarmTransition
 from opendrs.domain.clock import Clock, WallClock
 from opendrs.domain.errors import InvalidInput
@@ -74,6 +76,8 @@ class Detection:
         self._subscriptions: list[Subscription] = []
         self._unsaved: dict[tuple[str, str], Mapping[str, Any]] = {}
         self._unremoved: set[tuple[str, str]] = set()
+        self._held: frozenset[int] | None = None
+        self._partition_count = 1
         self.transitions = 0
         self.events = 0
         self.failures = 0
@@ -83,7 +87,7 @@ class Detection:
         return self._engine
 
     def start(self) -> None:
-        if self._state is not None:
+        if self._state is not None and self._consume:
             with self._lock:
                 restored = self._engine.restore(self._state.load_cep_state())
             log.info("restored the state of %d alarm series", restored)
@@ -91,9 +95,12 @@ class Detection:
             self._subscriptions.append(
                 self._bus.subscribe(f"{subjects.SAMPLES}.>", self.on_samples, "cep")
             )
+        # A worker holding some partitions hears every agent alarm and deletion and
+        # keeps those of its partitions; a single process shares the group "cep".
+        group = "cep" if self._consume else ""
         self._subscriptions += [
-            self._bus.subscribe(subjects.AGENT_ALARMS, self.on_agent_alarm, "cep"),
-            self._bus.subscribe(ENTITY_DELETED, self.on_entity_deleted, "cep"),
+            self._bus.subscribe(subjects.AGENT_ALARMS, self.on_agent_alarm, group),
+            self._bus.subscribe(ENTITY_DELETED, self.on_entity_deleted, group),
         ]
 
     def stop(self) -> None:
@@ -110,6 +117,9 @@ class Detection:
 
     def on_agent_alarm(self, event: Event) -> None:
         transition = codec.transition_from_dict(event.data, source=event.source)
+        held = self._held
+        if held is not None and partition_of(transition.entity, self._partition_count) not in held:
+            return  # another worker's entity
         self._guarded("record", lambda: self._alarms.record(transition))
         with self._lock:
             self._handle(self._engine.process([watermark_sample(transition)]))
@@ -120,6 +130,31 @@ class Detection:
             raise InvalidInput("a deletion names its entity", source=event.source, field="data")
         with self._lock:
             self._handle(self._engine.retire(entity, event.time))
+
+    def hold(self, partitions: Iterable[int], count: int) -> None:
+        """Evaluate only the series of these partitions (of `count`): a worker's
+        share. Newly held partitions get their saved state back; released ones
+        are forgotten here (their state stays saved for the next holder)."""
+        wanted = frozenset(partitions)
+        with self._lock:
+            previous = self._held
+            self._held = wanted
+            self._partition_count = count
+            if previous is not None and previous - wanted:
+                released = previous - wanted
+                self._save()
+                self._engine.forget(lambda labels: self._partition(labels) in released)
+            gained = wanted - (previous or frozenset())
+            if gained and self._state is not None:
+                restored = self._engine.restore(
+                    self._state.load_cep_state(),
+                    keep=lambda labels: self._partition(labels) in gained,
+                )
+                log.info("partitions %s: restored %d alarm series", sorted(gained), restored)
+
+    def _partition(self, labels: Mapping[str, str]) -> int:
+        entity, _, _ = entity_of(labels)
+        return partition_of(entity, self._partition_count)
 
     def tick(self) -> None:
         """Let time pass (call it every few seconds): silent series go to no_data

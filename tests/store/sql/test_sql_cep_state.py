@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from opendrs.cep.engine import CepEngine
-from opendrs.cep.rule import ThresholdRule
+from opendrs.cep.rule import Aggregate, ThresholdRule
 from opendrs.domain.clock import ManualClock
 from opendrs.domain.sample import EntityKind, Sample, SampleType
 from opendrs.store.sql.cep_state import CepStateStore
@@ -31,7 +31,9 @@ def test_state_round_trips_and_removed_keys_go(database_url: str) -> None:
         engine.retire("vm2", 10)
         store.save_cep_state(*engine.changes())
         saved = store.load_cep_state()
-        assert [(e["entity"], e["base"], e["active_since"]) for e in saved] == [("vm1", "pending", 0.0)]
+        assert [(e["entity"], e["base"], e["active_since"]) for e in saved] == [
+            ("vm1", "pending", 0.0)
+        ]
         again = CepEngine([RULE])
         assert again.restore(saved) == 1
         [t] = again.process([cpu(90, 120)]).transitions
@@ -44,8 +46,10 @@ def test_history_keeps_the_rule_version_and_the_values(database_url: str) -> Non
     database = open_database(database_url)
     try:
         sql = SqlStore(database)
-        engine = CepEngine([ThresholdRule(name="hot", meter="cpu_util", threshold=80.0,
-                                          aggregate="mean", window=300.0)])  # type: ignore[arg-type]
+        mean = ThresholdRule(
+            name="hot", meter="cpu_util", threshold=80.0, aggregate=Aggregate.MEAN, window=300.0
+        )
+        engine = CepEngine([mean])
         engine.process([cpu(70, 0), cpu(80, 60)])
         [t] = engine.process([cpu(99, 120)]).transitions
         sql.record(t)

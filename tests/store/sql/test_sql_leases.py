@@ -57,10 +57,9 @@ def test_racing_plans_never_both_get_a_shared_host(database_url: str) -> None:
         for thread in threads:
             thread.join()
         assert len([w for w in winners if w.startswith(f"r{round_}-")]) <= 1
-        SqlStore(database).release_leases(winners[-1] if winners else "")
-        held = SqlStore(database).list_leases()
-        for owner in set(held.values()):
-            SqlStore(database).release_leases(owner)
+        store = SqlStore(database)
+        for owner in set(store.list_leases().values()):
+            store.release_leases(owner)
     assert winners  # the race was won at least once
 
 
@@ -118,3 +117,19 @@ def test_journal_writes_keep_the_operation_and_restart_marks(database_url: str) 
     assert stored.parameters["operation_id"] == "op-7"
     assert stored.parameters["restarted"] is True
     assert stored.state == ActionState.ONGOING
+
+
+def test_a_submitted_plan_waits_pending_until_its_hosts_are_free(database_url: str) -> None:
+    clock = ManualClock()
+    store = SqlStore(open_database(database_url), clock)
+    executor = PlanExecutor(store, FakeDriver({"x": "a", "z": "b"}, polls=2), clock)
+    first = saved_plan(store, migrate("x", "a", "b"), at=1.0)
+    second = saved_plan(store, migrate("z", "b", "c"), at=2.0)
+    assert executor.submit(first.id).state == PlanState.ONGOING
+    waiting = executor.submit(second.id)
+    assert waiting.state == PlanState.PENDING
+    assert "host:b (held by plan" in store.get_plan(second.id).message
+    for _ in range(12):
+        executor.advance_all()
+    assert store.get_plan(first.id).state == PlanState.SUCCEEDED
+    assert store.get_plan(second.id).state == PlanState.SUCCEEDED

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import os
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -192,3 +193,28 @@ class Workload:
                 knots.append(k * self.step)
             k += 1
         return knots
+
+
+TRACE_DIR_ENV = "OPENDRS_TRACE_DIR"
+
+
+def find_trace_dir(configured: Path | None) -> Path:
+    """The PlanetLab traces: the configured folder, $OPENDRS_TRACE_DIR, or
+    `shared/data/planetlab` beside this checkout (or the working directory)."""
+    candidates: list[Path] = []
+    if configured is not None:
+        candidates.append(configured)
+    elif os.environ.get(TRACE_DIR_ENV):
+        candidates.append(Path(os.environ[TRACE_DIR_ENV]))
+    else:
+        for start in (Path.cwd(), Path(__file__).resolve()):
+            for parent in (start, *start.parents):
+                candidates.append(parent / "shared" / "data" / "planetlab")
+    for candidate in candidates:
+        if candidate.is_dir():
+            return candidate
+    raise InvalidInput(
+        "PlanetLab traces not found; set cloud.sim.trace_dir or $OPENDRS_TRACE_DIR",
+        source="configuration",
+        field="cloud.sim.trace_dir",
+    )

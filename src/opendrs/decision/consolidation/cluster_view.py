@@ -45,7 +45,9 @@ def snapshot_from_cluster(cluster: Cluster) -> Snapshot:
                 break
             history[row, j] = value / 100.0
             lengths[row] = j + 1
-    used = np.bincount(vm_host, weights=demand, minlength=n) if m else np.zeros(n)
+    used = (np.bincount(vm_host, weights=demand, minlength=n) if m else np.zeros(n)).astype(
+        np.float64
+    )
     memory_used = (
         np.bincount(vm_host, weights=[float(i.memory_mb) for i in instances], minlength=n)
         if m

@@ -149,17 +149,29 @@ class LocalRegression:
         return found
 
     def predicted(self, load: Load, hosts: IntArray, vm: int = -1) -> FloatArray:
-        rows, _ = _history(load, hosts, vm)
+        """OLS prediction of each host's utilisation (with `vm` added) one migration
+        ahead; linear in the history, so the VM's own prediction is simply added."""
+        s = load.snapshot
         seconds = load.max_migration_seconds(hosts, vm)
-        ahead = np.ceil(seconds / load.snapshot.interval).astype(np.int64)
+        ahead = np.ceil(seconds / s.interval).astype(np.int64)
         result = np.empty(len(hosts))
-        for steps in np.unique(ahead).tolist():
+        low, high = int(ahead.min()), int(ahead.max())
+        kinds = [low] if low == high else np.unique(ahead).tolist()
+        for steps in kinds:
+            weights = self._weights_for(int(steps))
             chosen = ahead == steps
-            result[chosen] = rows[chosen, :REGRESSION_POINTS] @ self._weights_for(int(steps))
+            picked = hosts[chosen]
+            values = load.history[picked, :REGRESSION_POINTS] @ weights
+            if vm >= 0:
+                own = float(s.vm_history[vm, :REGRESSION_POINTS] @ weights)
+                values = values + own * s.vm_mips[vm] / s.host_mips[picked]
+            result[chosen] = values
         return result
 
     def _decide(self, load: Load, hosts: IntArray, vm: int) -> BoolArray:
-        _, lengths = _history(load, hosts, vm)
+        lengths = load.history_length[hosts]
+        if vm >= 0:
+            lengths = np.maximum(lengths, load.vm_trimmed[vm])
         flags: BoolArray = _utilisation(load, hosts, vm) > FALLBACK_THRESHOLD
         enough = lengths >= REGRESSION_POINTS
         if enough.any():

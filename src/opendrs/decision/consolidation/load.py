@@ -34,7 +34,9 @@ class Load:
         self.members: list[list[int]] = [[] for _ in range(n)]
         for vm, host in enumerate(s.vm_host.tolist()):
             self.members[host].append(vm)
-        self.requested: FloatArray = np.bincount(s.vm_host, weights=s.vm_demand, minlength=n)
+        self.requested: FloatArray = np.bincount(
+            s.vm_host, weights=s.vm_demand, minlength=n
+        ).astype(np.float64)
         self.used: FloatArray = s.host_used_mips.astype(np.float64, copy=True)
         self.free: FloatArray = s.host_free_mips.astype(np.float64, copy=True)
         self.memory_free: FloatArray = s.host_memory_free_mb.astype(np.float64, copy=True)
@@ -130,4 +132,6 @@ def empty_load(snapshot: Snapshot) -> Load:
     load.history_length = np.zeros(n, dtype=np.int64)
     load.max_memory = np.zeros(n)
     load.where = np.full(snapshot.vms, -1, dtype=np.int64)
+    load.utilisation = np.zeros(n)
+    load.power_now = snapshot.host_power[:, 0].astype(np.float64, copy=True)
     return load

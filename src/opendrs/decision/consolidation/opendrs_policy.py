@@ -25,11 +25,11 @@ from opendrs.domain.solution import Solution
 
 @dataclass(frozen=True, slots=True)
 class OpendrsParameters:
-    window: int = 3
+    window: int = 2
     """History points (newest first) whose peak sizes a VM."""
     margin: float = 0.0
     """Added to the peak, as a fraction of it, for the bursts the window missed."""
-    fill: float = 0.95
+    fill: float = 1.0
     """Hosts are packed until their sized demand reaches this share of capacity."""
     trigger: float = 1.0
     """A host is relieved when its current demand exceeds this share of capacity ..."""
@@ -75,6 +75,9 @@ class _Pack:
         self.memory = s.host_memory_free_mb.astype(np.float64, copy=True)
         self.count = np.bincount(s.vm_host, minlength=s.hosts)
         self.on = s.host_on | (self.count > 0)
+        self.members: list[list[int]] = [[] for _ in range(s.hosts)]
+        for vm, host in enumerate(s.vm_host.tolist()):
+            self.members[host].append(vm)
 
     def candidates(self, vm: int, allowed: BoolArray, fill: float) -> IntArray:
         s = self.s
@@ -124,6 +127,8 @@ class _Pack:
             self.count[host] += int(sign)
         self.on[destination] = True
         self.host[vm] = destination
+        self.members[source].remove(vm)
+        self.members[destination].append(vm)
 
 
 class OpendrsConsolidation:
@@ -162,7 +167,7 @@ class OpendrsConsolidation:
         pack.sized[:] = 0.0
         pack.count[:] = 0
         pack.on[:] = False
-        pack.free = s.host_mips.astype(np.float64, copy=True)
+        pack.free = s.host_free_mips.astype(np.float64, copy=True)
         placed = np.full(s.vms, -1, dtype=np.int64)
         allowed = np.ones(s.hosts, dtype=np.bool_)
         # The scheduler books nominal MIPS while VMs are created.
@@ -212,7 +217,7 @@ class OpendrsConsolidation:
     ) -> None:
         """Move the fewest, cheapest VMs until the host's sized demand is at `fill`."""
         p, s = self.parameters, pack.s
-        vms = [v for v in np.flatnonzero(pack.host == host).tolist() if not s.vm_migrating[v]]
+        vms = [v for v in pack.members[host] if not s.vm_migrating[v]]
         # Capped VMs first, then the largest sized VMs per MB of memory moved.
         vms.sort(key=lambda v: (not capped[v], -pack.size[v] / s.vm_memory_mb[v]))
         target = s.host_mips[host] * p.fill
@@ -249,8 +254,10 @@ class OpendrsConsolidation:
         candidates = (pack.count > 0) & ~overloaded & ~received & ~unsettled_hosts
         candidates &= share < p.drain_below
         order = np.flatnonzero(candidates)
-        # Fewest VMs first: each host switched off should cost as few moves as possible.
-        order = order[np.lexsort((share[order], pack.count[order]))]
+        # Least efficient kind of host first (idle watts per MIPS), then fewest VMs (each
+        # host switched off should cost as few moves as possible), then least used.
+        waste = np.round(s.host_power[:, 0] / s.host_mips, 4)
+        order = order[np.lexsort((share[order], pack.count[order], -waste[order]))]
         closed = np.zeros(s.hosts, dtype=np.bool_)
         emptied: list[int] = []
         for host in order.tolist():
@@ -259,8 +266,7 @@ class OpendrsConsolidation:
             if received[host]:
                 continue
             closed[host] = True
-            vms = np.flatnonzero(pack.host == host).tolist()
-            vms.sort(key=lambda v: -pack.size[v])
+            vms = sorted(pack.members[host], key=lambda v: -pack.size[v])
             placed: list[tuple[int, int]] = []
             allowed = ~closed & ~overloaded & pack.on
             for vm in vms:

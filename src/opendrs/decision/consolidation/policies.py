@@ -116,7 +116,9 @@ def _overrides(text: str, policy: str) -> dict[str, Any]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise InvalidInput(f"policy {policy!r}: expected key=value, got {item!r}", field="policy")
+            raise InvalidInput(
+                f"policy {policy!r}: expected key=value, got {item!r}", field="policy"
+            )
         found[key.strip()] = value.strip()
     return found
 
@@ -129,8 +131,12 @@ def solution_from_round(snapshot: Snapshot, result: RoundResult, power_changes: 
     )
     changes: list[HostChange] = []
     if power_changes:
-        woken = sorted({m.destination for m in result.migrations if not snapshot.host_on[m.destination]})
-        changes.extend(HostChange(hosts[h], HostState.ENABLED, "power on to take VMs") for h in woken)
+        woken = sorted(
+            {m.destination for m in result.migrations if not snapshot.host_on[m.destination]}
+        )
+        changes.extend(
+            HostChange(hosts[h], HostState.ENABLED, "power on to take VMs") for h in woken
+        )
         staying = np.bincount(snapshot.vm_host, minlength=snapshot.hosts)
         leaving = np.bincount(
             np.array([m.source for m in result.migrations], dtype=np.int64),
@@ -149,7 +155,9 @@ def solution_from_round(snapshot: Snapshot, result: RoundResult, power_changes: 
         f"{result.overloaded} overloaded host(s), {len(moves)} migration(s), "
         f"{len(result.emptied)} host(s) emptied"
     )
-    return Solution(moves=moves, host_changes=tuple(changes), efficacy=efficacy, explanations=(explanation,))
+    return Solution(
+        moves=moves, host_changes=tuple(changes), efficacy=efficacy, explanations=(explanation,)
+    )
 
 
 class BeloglazovBuyya:
@@ -168,7 +176,9 @@ class BeloglazovBuyya:
 
     @classmethod
     def from_parameters(cls, parameters: Mapping[str, Any]) -> BeloglazovBuyya:
-        return cls(parse_parameters(BeloglazovParameters, parameters, source=f"strategy {cls.name}"))
+        return cls(
+            parse_parameters(BeloglazovParameters, parameters, source=f"strategy {cls.name}")
+        )
 
     def execute(self, cluster: Cluster) -> Solution:
         return self.execute_snapshot(snapshot_from_cluster(cluster))

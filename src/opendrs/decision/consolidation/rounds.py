@@ -79,7 +79,6 @@ def _underload(
     switched_off: BoolArray,
     moves: list[Migration],
 ) -> list[int]:
-    s = load.snapshot
     utilisation = load.utilisation
     not_source = overloaded | switched_off
     not_target = overloaded | switched_off

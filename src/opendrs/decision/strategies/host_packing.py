@@ -309,14 +309,17 @@ def lower_bound_hosts(cluster: Cluster, hosts: Sequence[str], max_cpu_percent: f
     """Fewest hosts that could hold the instances on `hosts`, in each dimension alone
     (vCPU, RAM, measured CPU under the ceiling), taking the biggest hosts first."""
     names = set(hosts)
-    residents = [i for i in cluster.instances.values() if i.host in names]
-    if not residents:
+    vcpus = memory = cores = 0.0
+    found = False
+    for i in cluster.instances.values():
+        if i.host in names:
+            found = True
+            vcpus += i.flavor.vcpus
+            memory += i.flavor.memory_mb
+            cores += i.cpu_cores_used
+    if not found:
         return 0
-    demands = (
-        float(sum(i.vcpus for i in residents)),
-        float(sum(i.memory_mb for i in residents)),
-        sum(i.cpu_cores_used for i in residents),
-    )
+    demands = (vcpus, memory, cores)
 
     def capacities(host: str) -> tuple[float, float, float]:
         h = cluster.hosts[host]

@@ -9,12 +9,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from opendrs.cloud.sim.cloudsim.hardware import MIGRATION_MB_S, FloatArray, Fleet, IntArray
+from opendrs.cloud.sim.cloudsim.hardware import MIGRATION_MB_S, Fleet, FloatArray, IntArray
 from opendrs.decision.consolidation.snapshot import HISTORY_LENGTH, Snapshot, power_at
 from opendrs.domain.errors import DriverError, InvalidInput
 
 STEP_SECONDS = 300.0
 OFFSET = 0.1  # CloudSim's updates happen at 300k + 0.1 s
+
+
+def _sums(index: IntArray, weights: FloatArray, size: int) -> FloatArray:
+    result: FloatArray = np.bincount(index, weights=weights, minlength=size).astype(np.float64)
+    return result
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +51,7 @@ class _Sample:
     vm_requested: FloatArray
     vm_in_migration: FloatArray  # 1.0 where the VM's record says "in migration"
     on: FloatArray  # 1.0 for hosts that draw power (explicit power model)
-    booting: FloatArray
+    boot_end: FloatArray  # when a booting host is up (0: not booting)
 
 
 @dataclass
@@ -68,11 +73,11 @@ class Totals:
 class DataCentre:
     def __init__(self, fleet: Fleet, traces: FloatArray, profile: Profile) -> None:
         if traces.shape[0] != fleet.vms:
-            raise InvalidInput(
-                f"{traces.shape[0]} traces for {fleet.vms} VMs", source="simulation"
-            )
+            raise InvalidInput(f"{traces.shape[0]} traces for {fleet.vms} VMs", source="simulation")
         self.fleet = fleet
         self.traces = traces
+        # One row per sample time: reading a time is then a contiguous row.
+        self._by_time = np.ascontiguousarray(traces.T)
         self.profile = profile
         n, m = fleet.hosts, fleet.vms
         self.now = 0.0
@@ -93,7 +98,6 @@ class DataCentre:
         self.totals = Totals()
         self._last: _Sample | None = None
         self._last_active = np.ones(n, dtype=np.bool_)
-        self._operations: dict[str, int] = {}
         self._vm_index = {name: i for i, name in enumerate(fleet.vm_names)}
         self._host_index = {name: i for i, name in enumerate(fleet.host_names)}
         self._free_mips = fleet.host_mips.copy()
@@ -113,10 +117,12 @@ class DataCentre:
 
     def demand_at(self, t: float) -> FloatArray:
         position = t / STEP_SECONDS
-        low = min(int(np.floor(position)), self.traces.shape[1] - 1)
-        high = min(int(np.ceil(position)), self.traces.shape[1] - 1)
+        last = self._by_time.shape[0] - 1
+        low = min(int(np.floor(position)), last)
+        high = min(int(np.ceil(position)), last)
         fraction = position - low if high > low else 0.0
-        u = self.traces[:, low] + (self.traces[:, high] - self.traces[:, low]) * fraction
+        rows = self._by_time
+        u = rows[low] + (rows[high] - rows[low]) * fraction
         result: FloatArray = u * self.fleet.vm_mips
         return result
 
@@ -199,12 +205,8 @@ class DataCentre:
         in_alloc = in_capped * factor[in_host]
         in_alloc = np.where(over[in_host], np.floor(in_alloc), in_alloc)
         counted = np.where(moving, scaled / 0.9, scaled)
-        host_alloc = np.bincount(host, weights=counted, minlength=n) + np.bincount(
-            in_host, weights=in_alloc, minlength=n
-        )
-        host_requested = np.bincount(host, weights=demand, minlength=n) + np.bincount(
-            in_host, weights=self.demand[in_vm], minlength=n
-        )
+        host_alloc = _sums(host, counted, n) + _sums(in_host, in_alloc, n)
+        host_requested = _sums(host, demand, n) + _sums(in_host, self.demand[in_vm], n)
         m = fleet.vms
         vm_alloc = np.zeros(m)
         vm_alloc[alive] = scaled
@@ -217,9 +219,8 @@ class DataCentre:
             vm_flag[in_vm] = np.where(dest_last, 0.0, 1.0)
         vm_requested = np.zeros(m)
         vm_requested[alive] = demand
-        self._used_mips = np.bincount(host, weights=scaled, minlength=n)
+        self._used_mips = np.bincount(host, weights=scaled, minlength=n).astype(np.float64)
         self._free_mips = np.where(over, 0.0, fleet.host_mips - total)
-        booting = self.host_boot_end > self.now
         return _Sample(
             time=self.now,
             utilisation=host_alloc / fleet.host_mips,
@@ -228,8 +229,8 @@ class DataCentre:
             vm_alloc=vm_alloc,
             vm_requested=vm_requested,
             vm_in_migration=vm_flag,
-            on=(self.host_on & ~booting).astype(np.float64),
-            booting=booting.astype(np.float64),
+            on=self.host_on.astype(np.float64),
+            boot_end=np.where(self.host_boot_end > self.now, self.host_boot_end, 0.0),
         )
 
     def _record(self, t: float, *, starting: bool = False) -> None:
@@ -258,11 +259,14 @@ class DataCentre:
         p_a = power_at(fleet.host_power, hosts, a.utilisation)
         p_b = power_at(fleet.host_power, hosts, b.utilisation)
         if self.profile.explicit_power:
+            # A booting host draws (a share of) its peak until it is up, then runs.
             peak = fleet.host_power[:, -1] * self.profile.boot_watts_share
-            watts = a.on * (p_a + p_b) / 2.0 + a.booting * peak
+            booting = np.clip(a.boot_end - a.time, 0.0, dt)
+            joules = a.on * ((p_a + p_b) / 2.0 * (dt - booting) + peak * booting)
+            totals.energy_j += float(joules.sum())
         else:
             watts = np.where(a.utilisation > 0.0, (p_a + p_b) / 2.0, 0.0)
-        totals.energy_j += float(watts.sum()) * dt
+            totals.energy_j += float(watts.sum()) * dt
         active = a.host_alloc > 0.0
         totals.active_seconds += float(active.sum()) * dt
         short = active & (a.host_alloc < a.host_requested)
@@ -285,10 +289,7 @@ class DataCentre:
             memory = self._memory_free()
         else:
             memory = np.full(fleet.hosts, np.inf)
-        if self.profile.explicit_power:
-            on = self.host_on.copy()
-        else:
-            on = used > 0.0
+        on = self.host_on.copy() if self.profile.explicit_power else used > 0.0
         return Snapshot(
             host_names=fleet.host_names,
             host_mips=fleet.host_mips,
@@ -314,15 +315,13 @@ class DataCentre:
         )
 
     def _memory_free(self) -> FloatArray:
-        from opendrs.cloud.sim.cloudsim.hardware import HOST_RAM_MB
-
         alive = self.vm_alive
         n = self.fleet.hosts
         ram = self.fleet.vm_memory_mb
         held = np.bincount(self.vm_host[alive], weights=ram[alive], minlength=n)
         moving = alive & (self.vm_dest >= 0)
         held += np.bincount(self.vm_dest[moving], weights=ram[moving], minlength=n)
-        free: FloatArray = HOST_RAM_MB - held
+        free: FloatArray = (HOST_RAM_MB - held).astype(np.float64)
         return free
 
     def vm_index(self, name: str) -> int:
@@ -359,9 +358,11 @@ class DataCentre:
             self.host_on[host] = True
             self.host_boot_end[host] = self.now + self.profile.boot_seconds
             self.totals.boots += 1
+            self._record(self.now)
         elif not on and self.host_on[host]:
             holds = self.vm_alive & ((self.vm_host == host) | (self.vm_dest == host))
             if holds.any():
                 raise DriverError(f"{self.fleet.host_names[host]} still holds VMs")
             self.host_on[host] = False
             self.host_boot_end[host] = 0.0
+            self._record(self.now)

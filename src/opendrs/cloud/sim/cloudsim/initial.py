@@ -20,9 +20,7 @@ def first_fit(fleet: Fleet, placed: IntArray | None = None) -> IntArray:
     """VM by VM, the first host (by index) with room for its nominal MIPS (on one PE),
     RAM and bandwidth; VMs already `placed` (host >= 0) stay and book their share."""
     n = fleet.hosts
-    hosts = (
-        np.full(fleet.vms, -1, dtype=np.int64) if placed is None else placed.astype(np.int64)
-    )
+    hosts = np.full(fleet.vms, -1, dtype=np.int64) if placed is None else placed.astype(np.int64)
     kept = hosts >= 0
     free_mips = fleet.host_mips - np.bincount(hosts[kept], fleet.vm_mips[kept], minlength=n)
     free_ram = HOST_RAM_MB - np.bincount(hosts[kept], fleet.vm_memory_mb[kept], minlength=n)

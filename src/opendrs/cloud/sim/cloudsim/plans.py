@@ -33,9 +33,7 @@ class MemoryPlans:
         self, states: Sequence[PlanState] | None = None, limit: int = 100
     ) -> list[ActionPlan]:
         found = [
-            self.get_plan(p.id)
-            for p in self._plans.values()
-            if states is None or p.state in states
+            self.get_plan(p.id) for p in self._plans.values() if states is None or p.state in states
         ]
         return sorted(found, key=lambda p: -p.created_at)[:limit]
 
