@@ -295,9 +295,25 @@ class CepSettings(Section):
     notify: NotifySettings = NotifySettings()
 
 
+class ContinuousAuditSettings(Section):
+    """An audit the optimisation service runs every `interval_seconds`."""
+
+    name: str = Field(min_length=1)
+    goal: str = Field(min_length=1)
+    strategy: str = ""
+    interval_seconds: float = Field(gt=0)
+    scope: list[str] = Field(default_factory=list, description="hosts, zone:NAME, aggregate:NAME")
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    auto_trigger: bool = False
+
+
 class DecisionSettings(Section):
     overload_threshold: float = Field(80.0, gt=0, le=100)
     target_threshold: float = Field(75.0, gt=0, le=100)
+    ping_pong_window_seconds: float = Field(
+        3600.0, ge=0, description="an instance moved this recently is not moved again"
+    )
+    continuous_audits: list[ContinuousAuditSettings] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _target_under_threshold(self) -> DecisionSettings:

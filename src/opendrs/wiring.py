@@ -16,6 +16,8 @@ from opendrs.api.app import create_app
 from opendrs.api.graphs import graphs_router
 from opendrs.api.metrics import metrics_router
 from opendrs.applier.executor import PlanExecutor
+from opendrs.applier.policy import policy_from_settings
+from opendrs.applier.progress import publishing_hook
 from opendrs.bus import subjects
 from opendrs.bus.memory import MemoryBus
 from opendrs.cep.engine import CepEngine
@@ -24,11 +26,10 @@ from opendrs.cloud.sim import SimCloud, build_sim_cloud
 from opendrs.cloud.sim.traces import find_trace_dir
 from opendrs.config import CepRule, Settings
 from opendrs.decision.registry import StrategyRegistry
-from opendrs.domain.action import Action, ActionPlan, PlanLimits
+from opendrs.domain.action import PlanLimits
 from opendrs.domain.alarm import Severity
 from opendrs.domain.clock import ManualClock
 from opendrs.domain.errors import InvalidInput
-from opendrs.domain.event import Event
 from opendrs.services.detection import Detection
 from opendrs.services.history import HistoryRecorder
 from opendrs.services.ingest import SampleIngest
@@ -72,6 +73,7 @@ def plan_limits(settings: Settings) -> PlanLimits:
         max_per_source=p.max_per_source,
         max_per_destination=p.max_per_destination,
         max_parallel=p.max_parallel,
+        bandwidth_mb_per_minute=p.bandwidth_mb_per_minute,
     )
 
 
@@ -122,23 +124,15 @@ def build_system(settings: Settings, *, clock: ManualClock | None = None) -> Sys
     database = open_database(settings.database.url)
     store = SqlStore(database, clock)
 
-    def progress(plan: ActionPlan, action: Action | None) -> None:
-        data: dict[str, Any] = {"plan": plan.id, "plan_state": plan.state.value}
-        if action is not None:
-            data |= {"action": action.id, "state": action.state.value, "message": action.message}
-        bus.publish(
-            subjects.PLAN_PROGRESS,
-            Event(
-                type="opendrs.plan.progress",
-                source="opendrs.applier",
-                time=clock.now(),
-                subject=plan.id,
-                data=data,
-            ),
-        )
-
     limits = plan_limits(settings)
-    executor = PlanExecutor(store, cloud, clock, limits, on_transition=progress)
+    executor = PlanExecutor(
+        store,
+        cloud,
+        clock,
+        limits,
+        on_transition=publishing_hook(bus, subjects.PLAN_PROGRESS, clock),
+        policy=policy_from_settings(settings.applier),
+    )
     detection = Detection(bus, CepEngine(cep_rules(settings.cep.rules)), store)
     ingest = SampleIngest(bus, store)
     optimization = Optimization(
@@ -149,7 +143,7 @@ def build_system(settings: Settings, *, clock: ManualClock | None = None) -> Sys
         registry=StrategyRegistry.discover(),
         limits=limits,
         clock=clock,
-        launch=executor.start,
+        launch=executor.submit,
         defaults=goal_defaults(settings),
     )
     archives = (

@@ -4,9 +4,11 @@ does not decode is an InvalidInput naming the attribute at fault."""
 from __future__ import annotations
 
 import json
+import math
+from dataclasses import replace
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from opendrs.bus import codec
@@ -131,3 +133,71 @@ def test_a_bad_sample_names_the_field() -> None:
     with pytest.raises(InvalidInput) as caught:
         codec.samples_of(event)
     assert caught.value.field == "data.samples"
+
+
+any_values = st.floats(width=64)  # NaN and infinities included
+
+
+def _same_sample(a: Sample, b: Sample) -> bool:
+    both_nan = math.isnan(a.value) and math.isnan(b.value)
+    return (a.value == b.value or both_nan) and replace(a, value=0.0) == replace(b, value=0.0)
+
+
+@settings(deadline=None)  # the first run pays for importing orjson's paths
+@given(st.lists(samples, max_size=6), st.lists(any_values, max_size=6))
+def test_samples_with_any_value_survive_the_bus_column_by_column(
+    batch: list[Sample], found: list[float]
+) -> None:
+    batch = [replace(s, value=v) for s, v in zip(batch, found, strict=False)] + batch[len(found) :]
+    payload = codec.encode(codec.samples_event(batch, source="agent/h1", time=1.0))
+    back = codec.samples_of(codec.decode(payload))
+    assert len(back) == len(batch)
+    assert all(_same_sample(a, b) for a, b in zip(back, batch, strict=True))
+    assert b"NaN" not in payload and b"Infinity" not in payload  # plain JSON
+
+
+def test_values_every_sample_shares_are_sent_once() -> None:
+    batch = [
+        Sample("cpu_util", f"vm-{i}", float(i), "%", SampleType.GAUGE, 60.0, host="h1")
+        for i in range(3)
+    ]
+    columns = codec.samples_event(batch, source="a", time=60.0).data["columns"]
+    assert (columns["meter"], columns["time"], columns["host"]) == ("cpu_util", 60.0, "h1")
+    assert columns["entity"] == ["vm-0", "vm-1", "vm-2"]
+
+
+def test_the_older_one_object_per_sample_form_still_decodes() -> None:
+    sample = Sample("memory", "vm", 512.0, "MB", SampleType.GAUGE, 5.0, labels={"a": "b"})
+    event = Event(
+        type="opendrs.samples", source="old", time=5.0, data={"samples": [codec.sample_to_dict(sample)]}
+    )
+    assert codec.samples_of(codec.decode(codec.encode(event))) == [sample]
+    columns = codec.sample_columns(event)
+    assert (columns.count, columns.meter, columns.labels) == (1, ["memory"], [{"a": "b"}])
+
+
+@settings(deadline=None)
+@given(st.lists(samples, max_size=5))
+def test_sample_columns_hold_the_same_samples(batch: list[Sample]) -> None:
+    event = codec.decode(codec.encode(codec.samples_event(batch, source="a", time=0.0)))
+    assert codec.sample_columns(event).samples() == batch
+
+
+@pytest.mark.parametrize(
+    ("columns", "field"),
+    [
+        ({"meter": ["a", "b"], "entity": "e", "value": 1.0}, "data.columns.meter"),
+        ({"meter": "a", "entity": "e", "value": "high"}, "data.columns.value"),
+        ({"meter": "a", "entity": "e", "value": 1.0, "type": "weird"}, "data.columns.type"),
+        ({"meter": "a", "value": 1.0}, "data.columns.entity"),
+        ({"meter": "a", "entity": "e", "value": 1.0, "labels": {"k": [1]}}, "data.columns.labels"),
+    ],
+)
+def test_a_bad_sample_column_names_the_field(columns: dict[str, object], field: str) -> None:
+    full = {"unit": "", "type": "gauge", "time": 0.0, "kind": "instance", "host": "", **columns}
+    event = Event(
+        type="opendrs.samples", source="agent", time=0.0, data={"count": 1, "columns": full}
+    )
+    with pytest.raises(InvalidInput) as caught:
+        codec.samples_of(event)
+    assert caught.value.field == field

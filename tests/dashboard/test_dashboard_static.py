@@ -54,4 +54,11 @@ def test_nothing_is_loaded_from_the_network(name: str) -> None:
 def test_the_script_only_calls_the_v1_api() -> None:
     script = resources.files("opendrs.dashboard").joinpath("static", "app.js").read_text("utf-8")
     paths = set(re.findall(r'["`](v1/[a-z_/]+)', script))
-    assert paths == {"v1/status", "v1/hosts", "v1/alarms", "v1/alarms/history", "v1/action_plans"}
+    assert paths == {
+        "v1/status",
+        "v1/hosts",
+        "v1/alarms",
+        "v1/alarms/history",
+        "v1/action_plans",
+        "v1/graphs/hosts/",
+    }

@@ -93,7 +93,9 @@ def clusters(draw: st.DrawFn) -> Cluster:
 CASES = [
     ("server_consolidation", "host_packing", {"exact": False}),
     ("server_consolidation", "host_packing", {"exact": True, "exact_time_limit_s": 0.5}),
+    ("server_consolidation", "host_packing", {"exact": False, "soft_rules_may_bend": False}),
     ("workload_balancing", "workload_balance", {}),
+    ("workload_balancing", "workload_balance", {"soft_rules_may_bend": False}),
     ("workload_balancing", "workload_balance", {"metric": "ram"}),
     ("overload_relief", "overload_relief", {"threshold": 50, "target": 40}),
     ("host_maintenance", "host_maintenance", {"maintenance_node": "h0"}),
@@ -142,6 +144,17 @@ def test_strategies_never_break_hard_rules_or_capacity(
     solution = REGISTRY.create(goal, strategy, parameters).execute(cluster)
     check(cluster, solution)
     assert solution.explanations, "every audit explains itself"
+    if parameters.get("soft_rules_may_bend") is False:
+        final = cluster
+        for m in solution.moves:
+            final = final.move(m.instance, m.destination)
+        for name, group in cluster.groups.items():
+            if group.policy != GroupPolicy.SOFT_ANTI_AFFINITY:
+                continue
+            before = [i.host for i in cluster.instances.values() if name in i.groups]
+            after = [i.host for i in final.instances.values() if name in i.groups]
+            if len(before) == len(set(before)):
+                assert len(after) == len(set(after)), f"soft anti-affinity {name} bent"
 
 
 @settings(max_examples=60, deadline=None)

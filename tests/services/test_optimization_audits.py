@@ -144,3 +144,28 @@ def test_a_host_entering_maintenance_is_evacuated(repos: MemoryRepositories) -> 
     assert launched == [plan.id]
     optimization.on_host_state(event("cool", state="disabled"))
     assert len(repos.list_plans()) == 1  # other states start nothing
+
+
+def test_continuous_audits_come_from_the_configuration() -> None:
+    from opendrs.config import DecisionSettings
+    from opendrs.services.optimization import continuous_audits
+
+    settings = DecisionSettings.model_validate(
+        {
+            "continuous_audits": [
+                {
+                    "name": "b",
+                    "goal": "workload_balancing",
+                    "interval_seconds": 600,
+                    "scope": ["zone:az1"],
+                }
+            ]
+        }
+    )
+    (schedule,) = continuous_audits(settings.continuous_audits)
+    assert (schedule.name, schedule.goal, schedule.interval, schedule.scope) == (
+        "b",
+        "workload_balancing",
+        600.0,
+        ("zone:az1",),
+    )

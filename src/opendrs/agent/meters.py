@@ -9,12 +9,14 @@ from dataclasses import dataclass
 
 from opendrs.agent.plugin import Hook
 from opendrs.agent.rates import RateTable, cpu_util
+from opendrs.bus.codec import SampleRow
 from opendrs.domain.counters import DeviceBytes, HostCounters, InstanceCounters
 from opendrs.domain.errors import InvalidInput
 from opendrs.domain.sample import EntityKind, Sample, SampleType
 
 GAUGE = SampleType.GAUGE
 CUMULATIVE = SampleType.CUMULATIVE
+_NONE: Mapping[str, str] = {}  # shared by every row without labels: never written to
 
 # (cumulative bytes meter, its ops meter, ops unit, which half of DeviceBytes).
 _DISK_METERS = (
@@ -43,6 +45,31 @@ def instance_samples(c: InstanceCounters, rates: RateTable, host: str) -> Instan
 
     Raises InvalidInput (before touching `rates`) when the counters make no sense.
     """
+    return InstanceSamples(
+        {
+            hook: tuple([Sample(*row) for row in rows])
+            for hook, rows in instance_rows(c, rates, host).items()
+        }
+    )
+
+
+# Label maps are shared between the rows of one device, and kept from poll to poll.
+_LABELS: dict[tuple[str, str, bool], Mapping[str, str]] = {}
+_LABELS_KEPT = 100_000
+
+
+def _labels(label: str, device: str, volume: bool) -> Mapping[str, str]:
+    key = (label, device, volume)
+    found = _LABELS.get(key)
+    if found is None:
+        if len(_LABELS) >= _LABELS_KEPT:
+            _LABELS.clear()
+        found = _LABELS[key] = {label: device, "volume": "true"} if volume else {label: device}
+    return found
+
+
+def instance_rows(c: InstanceCounters, rates: RateTable, host: str) -> dict[Hook, list[SampleRow]]:
+    """As `instance_samples`, as rows (every hook present, possibly empty)."""
     _check_instance(c)
     name, t = c.instance, c.time
     instance = EntityKind.INSTANCE
@@ -50,61 +77,55 @@ def instance_samples(c: InstanceCounters, rates: RateTable, host: str) -> Instan
 
     cpu_ns = float(c.cpu_time_ns)
     ns_rate = rate(name, "cpu", cpu_ns, t)
-    cpu: tuple[Sample, ...]
+    vcpus = float(c.vcpus)
+    cpu: list[SampleRow]
     if ns_rate is None:
-        cpu = (
-            Sample("cpu", name, cpu_ns, "ns", CUMULATIVE, t, instance, host),
-            Sample("vcpus", name, float(c.vcpus), "vcpu", GAUGE, t, instance, host),
-        )
+        cpu = [
+            ("cpu", name, cpu_ns, "ns", CUMULATIVE, t, instance, host, _NONE),
+            ("vcpus", name, vcpus, "vcpu", GAUGE, t, instance, host, _NONE),
+        ]
     else:
-        cpu = (
-            Sample("cpu", name, cpu_ns, "ns", CUMULATIVE, t, instance, host),
-            Sample("cpu_util", name, cpu_util(ns_rate, c.vcpus), "%", GAUGE, t, instance, host),
-            Sample("vcpus", name, float(c.vcpus), "vcpu", GAUGE, t, instance, host),
-        )
-    memory = Sample("memory", name, float(c.memory_mb), "MB", GAUGE, t, instance, host)
-    ram: tuple[Sample, ...] = (memory,)
+        util = cpu_util(ns_rate, c.vcpus)
+        cpu = [
+            ("cpu", name, cpu_ns, "ns", CUMULATIVE, t, instance, host, _NONE),
+            ("cpu_util", name, util, "%", GAUGE, t, instance, host, _NONE),
+            ("vcpus", name, vcpus, "vcpu", GAUGE, t, instance, host, _NONE),
+        ]
+    ram: list[SampleRow] = [
+        ("memory", name, float(c.memory_mb), "MB", GAUGE, t, instance, host, _NONE)
+    ]
     if c.memory_used_mb is not None:
         used = float(c.memory_used_mb)
-        ram = (memory, Sample("memory.usage", name, used, "MB", GAUGE, t, instance, host))
+        ram.append(("memory.usage", name, used, "MB", GAUGE, t, instance, host, _NONE))
 
     def devices(
         meters: tuple[tuple[str, str, str, str], ...],
         found: Mapping[str, DeviceBytes],
         label: str,
-        extra: Mapping[str, str],
+        volume: bool,
         series_prefix: str,
-    ) -> tuple[Sample, ...]:
+    ) -> list[SampleRow]:
+        out: list[SampleRow] = []
         if not found:
-            return ()
-        out: list[Sample] = []
+            return out
         append = out.append
         for device in sorted(found) if len(found) > 1 else found:
             counts = found[device]
-            labels = {label: device, **extra}
+            labels = _labels(label, device, volume)
             series = series_prefix + device
             for meter, ops_meter, ops_unit, half in meters:
-                value = float(counts.read if half == "read" else counts.write)
-                append(Sample(meter, name, value, "B", CUMULATIVE, t, instance, host, labels))
+                reading = half == "read"
+                value = float(counts.read if reading else counts.write)
+                append((meter, name, value, "B", CUMULATIVE, t, instance, host, labels))
                 per_second = rate(name, meter, value, t, series=series)
                 if per_second is not None:
                     append(
-                        Sample(
-                            meter + ".rate",
-                            name,
-                            per_second,
-                            "B/s",
-                            GAUGE,
-                            t,
-                            instance,
-                            host,
-                            labels,
-                        )
+                        (meter + ".rate", name, per_second, "B/s", GAUGE, t, instance, host, labels)
                     )
-                ops = counts.read_ops if half == "read" else counts.write_ops
+                ops = counts.read_ops if reading else counts.write_ops
                 if ops is not None:
                     append(
-                        Sample(
+                        (
                             ops_meter,
                             name,
                             float(ops),
@@ -116,35 +137,39 @@ def instance_samples(c: InstanceCounters, rates: RateTable, host: str) -> Instan
                             labels,
                         )
                     )
-        return tuple(out)
+        return out
 
-    return InstanceSamples(
-        {
-            Hook.CPU: cpu,
-            Hook.RAM: ram,
-            Hook.DISK: devices(_DISK_METERS, c.disks, "device", {}, "disk:"),
-            Hook.VOLUME: devices(_DISK_METERS, c.volumes, "device", {"volume": "true"}, "vol:"),
-            Hook.BANDWIDTH: devices(_NET_METERS, c.interfaces, "interface", {}, "net:"),
-        }
-    )
+    return {
+        Hook.CPU: cpu,
+        Hook.RAM: ram,
+        Hook.DISK: devices(_DISK_METERS, c.disks, "device", False, "disk:"),
+        Hook.VOLUME: devices(_DISK_METERS, c.volumes, "device", True, "vol:"),
+        Hook.BANDWIDTH: devices(_NET_METERS, c.interfaces, "interface", False, "net:"),
+    }
 
 
 def host_samples(c: HostCounters, rates: RateTable) -> list[Sample]:
     """Samples of the host itself; its CPU percent needs a previous observation."""
+    return [Sample(*row) for row in host_rows(c, rates)]
+
+
+def host_rows(c: HostCounters, rates: RateTable) -> list[SampleRow]:
+    """As `host_samples`, as rows."""
     _check_host(c)
     name, t = c.host, c.time
+    host = EntityKind.HOST
 
-    def sample(meter: str, value: float, unit: str) -> Sample:
-        return Sample(meter, name, value, unit, GAUGE, t, EntityKind.HOST, name)
+    def row(meter: str, value: float, unit: str) -> SampleRow:
+        return (meter, name, value, unit, GAUGE, t, host, name, {})
 
-    out: list[Sample] = []
+    out: list[SampleRow] = []
     busy = rates.rate(name, "compute.node.cpu.time", float(c.cpu_time_ns), t)
     if busy is not None:
-        out.append(sample("compute.node.cpu.percent", cpu_util(busy, c.cores), "%"))
+        out.append(row("compute.node.cpu.percent", cpu_util(busy, c.cores), "%"))
     free = min(max(c.memory_free_mb, 0.0), float(c.memory_mb))
-    out.append(sample("memory.free", free, "MB"))
-    out.append(sample("memory.used", c.memory_mb - free, "MB"))
-    out.append(sample("memory.free.percent", 100.0 * free / c.memory_mb, "%"))
+    out.append(row("memory.free", free, "MB"))
+    out.append(row("memory.used", c.memory_mb - free, "MB"))
+    out.append(row("memory.free.percent", 100.0 * free / c.memory_mb, "%"))
     return out
 
 

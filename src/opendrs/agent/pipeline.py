@@ -9,6 +9,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
+from opendrs.agent.batch import PollBatch, SampleBatch, SampleRow
 from opendrs.agent.plugin import Hook, MetricPlugin, PollContext, PollResult, QuietHooks
 from opendrs.domain.alarm import AlarmTransition
 from opendrs.domain.counters import HostCounters, InstanceCounters
@@ -18,8 +19,8 @@ log = logging.getLogger(__name__)
 
 INSTANCE_HOOKS = (Hook.CPU, Hook.RAM, Hook.DISK, Hook.VOLUME, Hook.BANDWIDTH)
 
-# One instance of a poll: its counters and its samples by hook.
-InstanceEntry = tuple[InstanceCounters, Mapping[Hook, Sequence[Sample]]]
+# One instance of a poll: its counters and its sample rows by hook.
+InstanceEntry = tuple[InstanceCounters, Mapping[Hook, Sequence[SampleRow]]]
 
 
 def _implements(plugin: MetricPlugin, hook: str) -> bool:
@@ -142,15 +143,31 @@ class PollRun:
     def deliver(
         self,
         instances: Sequence[InstanceEntry],
-        host: tuple[HostCounters, Sequence[Sample]] | None,
+        host: tuple[HostCounters, Sequence[SampleRow]] | None,
+        batch: PollBatch | None = None,
     ) -> None:
         """Every instance hook, then `on_host`, plugin after plugin: each plugin sees
-        the instances in order, then the host. Hooks a plugin left to QuietHooks
-        are not called at all."""
+        the instances in order, then the host. A plugin with a batch hook
+        (`on_batch`) gets the whole poll in that one call instead. Hooks a plugin
+        left to QuietHooks are not called at all; Samples are made only for the
+        plugins that take them hook by hook (once, shared by those plugins)."""
         timer = self._pipeline.timer
         budget = self._pipeline.budget_seconds
+        made: dict[int, tuple[Sample, ...]] = {}
+
+        def samples(rows: Sequence[SampleRow]) -> tuple[Sample, ...]:
+            found = made.get(id(rows))
+            if found is None:
+                found = made[id(rows)] = tuple([Sample(*row) for row in rows])
+            return found
+
         for plugin in self._plugins:
             if plugin.name in self._failed:
+                continue
+            if _implements(plugin, "on_batch"):
+                if batch is None:
+                    batch = _batch_of(instances, host)
+                self._batch(plugin, batch)
                 continue
             hooks = [
                 (hook, getattr(plugin, hook.value))
@@ -177,12 +194,12 @@ class PollRun:
                             group = by_hook.get(hook)
                             if group:
                                 current, mark = hook.value, len(reported)
-                                method(ctx, counters, group)
+                                method(ctx, counters, samples(group))
                         if limit is not None and timer() > limit:
                             break
                 if wants_host and host is not None:
                     current, mark = "on_host", len(reported)
-                    plugin.on_host(ctx, host[0], host[1])
+                    plugin.on_host(ctx, host[0], samples(host[1]))
             except Exception:
                 del reported[mark:]  # the failing call's reports are dropped
                 self._transitions.extend(reported)
@@ -192,10 +209,22 @@ class PollRun:
                 del reported[mark:]
             self._transitions.extend(reported)
 
+    def _batch(self, plugin: MetricPlugin, batch: PollBatch) -> None:
+        timer = self._pipeline.timer
+        ctx = PollContext(self.host, self.time)
+        start = timer()
+        try:
+            plugin.on_batch(ctx, batch)  # type: ignore[attr-defined]
+        except Exception:
+            self._fail(plugin, "on_batch")  # its reports of this poll are dropped
+            return
+        if not self._charge(plugin, timer() - start, "on_batch"):
+            self._transitions.extend(ctx._reported)
+
     def finish(self, samples: Sequence[Sample], errors: Sequence[str] = ()) -> PollResult:
         """Call `on_poll_done`, settle failure streaks and return the poll's result."""
         result = PollResult(
-            samples=tuple(samples),
+            samples=samples if isinstance(samples, SampleBatch) else tuple(samples),
             transitions=tuple(self._transitions),
             host=self.host,
             time=self.time,
@@ -253,3 +282,19 @@ class PollRun:
         log.exception(
             "plugin %s failed in %s on %s; skipped for this poll", plugin.name, hook, self.host
         )
+
+
+def _batch_of(
+    instances: Sequence[InstanceEntry], host: tuple[HostCounters, Sequence[SampleRow]] | None
+) -> PollBatch:
+    rows: list[SampleRow] = []
+    for _, by_hook in instances:
+        for hook in INSTANCE_HOOKS:
+            rows.extend(by_hook.get(hook, ()))
+    if host is not None:
+        rows.extend(host[1])
+    return PollBatch(
+        rows,
+        {counters.instance: counters for counters, _ in instances},
+        None if host is None else host[0],
+    )

@@ -10,6 +10,13 @@ then `on_poll_done` once with everything the poll produced (every sample, and
 every alarm transition plugins reported during that poll). A hook is called only
 when it has samples to give.
 
+A plugin may instead take the whole poll in one call, `on_batch(ctx, batch)`
+(`opendrs.agent.batch.PollBatch`: every sample as a plain row tuple in Sample's
+field order, and the raw counters by instance): the pipeline then calls it in
+place of the per-instance hooks and `on_host`. It is the fast path (no Sample
+object is made for it); the built-in plugins use it or `on_poll_done`, whose
+`result.samples` is a lazy sequence (`SampleBatch`) whose `.rows` are free.
+
 Plugins are called in the order they are configured, in the agent's own thread,
 one plugin after the other (a plugin gets all its hooks of the poll before the
 next plugin gets any); hooks a plugin leaves to `QuietHooks` are never called.
@@ -31,6 +38,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
+from opendrs.agent.batch import PollBatch
 from opendrs.domain.alarm import AlarmTransition
 from opendrs.domain.counters import HostCounters, InstanceCounters
 from opendrs.domain.sample import Sample
@@ -52,7 +60,7 @@ class PollResult:
     """Everything one poll produced: its samples, the alarm transitions plugins
     reported, and what went wrong (one line per failure; the poll went on)."""
 
-    samples: tuple[Sample, ...]
+    samples: Sequence[Sample]  # a tuple, or the poll's lazy SampleBatch
     transitions: tuple[AlarmTransition, ...]
     host: str = ""
     time: float = 0.0
@@ -140,6 +148,10 @@ class QuietHooks:
         return None
 
     def on_host(self, ctx: PollContext, host: HostCounters, samples: Sequence[Sample]) -> None:
+        return None
+
+    def on_batch(self, ctx: PollContext, batch: PollBatch) -> None:
+        """Override to take the whole poll at once instead of the hooks above."""
         return None
 
     def on_poll_done(self, result: PollResult) -> None:

@@ -9,14 +9,14 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 
-from opendrs.agent.meters import host_samples, instance_samples
+from opendrs.agent.batch import PollBatch, SampleBatch, SampleRow
+from opendrs.agent.meters import host_rows, instance_rows
 from opendrs.agent.pipeline import InstanceEntry, PluginPipeline
 from opendrs.agent.plugin import PollResult
 from opendrs.agent.rates import RateTable
 from opendrs.domain.clock import Clock
-from opendrs.domain.counters import HostCounters
+from opendrs.domain.counters import HostCounters, InstanceCounters
 from opendrs.domain.ports import StatsSource
-from opendrs.domain.sample import Sample
 
 log = logging.getLogger(__name__)
 
@@ -50,41 +50,46 @@ class Agent:
 
     def _poll(self) -> PollResult:
         run = self.pipeline.begin(self.host, self._clock.now())
-        samples: list[Sample] = []
+        rows: list[SampleRow] = []
         errors: list[str] = []
         entries: list[InstanceEntry] = []
+        by_name: dict[str, InstanceCounters] = {}
 
         try:
             instances = self._stats.instance_counters(self.host)
         except Exception as exc:
             instances = None
             self._failed("instance_counters", f"instance list of {self.host}: {exc}", errors)
+        extend = rows.extend
         for counters in instances or []:
             try:
-                found = instance_samples(counters, self.rates, self.host)
+                found = instance_rows(counters, self.rates, self.host)
             except Exception as exc:
                 self._failed("instance", f"instance {counters.instance}: {exc}", errors)
                 continue
-            entries.append((counters, found.by_hook))
-            for group in found.by_hook.values():
-                samples.extend(group)
+            entries.append((counters, found))
+            by_name[counters.instance] = counters
+            for group in found.values():
+                extend(group)
         if instances is not None:
             self._forget_gone({c.instance for c in instances})
         self._driver_errors(errors)
 
-        host_entry: tuple[HostCounters, list[Sample]] | None = None
+        host_entry: tuple[HostCounters, list[SampleRow]] | None = None
+        host: HostCounters | None = None
         try:
             host = self._stats.host_counters(self.host)
-            found_host = host_samples(host, self.rates)
+            found_host = host_rows(host, self.rates)
         except Exception as exc:
+            host = None
             self._failed("host_counters", f"host {self.host}: {exc}", errors)
         else:
             host_entry = (host, found_host)
-            samples.extend(found_host)
+            extend(found_host)
 
-        run.deliver(entries, host_entry)
+        run.deliver(entries, host_entry, PollBatch(rows, by_name, host))
         self.polls += 1
-        return run.finish(samples, errors)
+        return run.finish(SampleBatch(rows), errors)
 
     def run(self, interval: float, wait: Callable[[float], bool]) -> None:
         """Poll, then `wait(interval)`, until it returns True (e.g. threading.Event.wait)."""

@@ -194,23 +194,23 @@ class _Ring:
 
     def _reduce(self, aggregate: Aggregate, window: float) -> F64:
         if self._times is None or self._values is None:
-            self._times = self.engine._ring_t[:, self.s]
-            self._values = self.engine._ring_v[:, self.s]
+            self._times = self.engine._ring_t[self.s]
+            self._values = self.engine._ring_v[self.s]
         inside = self._inside.get(window)
         if inside is None:
-            inside = self._inside[window] = self._times > (self.t - window)[None, :]
+            inside = self._inside[window] = self._times > (self.t - window)[:, None]
         values = self._values
         result: F64
         if aggregate == Aggregate.COUNT:
-            result = inside.sum(axis=0).astype(np.float64)
+            result = inside.sum(axis=1).astype(np.float64)
         elif aggregate == Aggregate.MAX:
-            result = np.where(inside, values, -np.inf).max(axis=0)
+            result = values.max(axis=1, where=inside, initial=-np.inf)
         elif aggregate == Aggregate.MIN:
-            result = np.where(inside, values, np.inf).min(axis=0)
+            result = values.min(axis=1, where=inside, initial=np.inf)
         else:
-            result = np.where(inside, values, 0.0).sum(axis=0)
+            result = values.sum(axis=1, where=inside)
             if aggregate == Aggregate.MEAN:
-                result = result / inside.sum(axis=0)
+                result = result / inside.sum(axis=1)
         return result
 
 
@@ -238,9 +238,9 @@ class VectorEngine:
         self._index: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
         # per series: its groups' local slots (-1 when not a member), ring, last time
         self._local = np.zeros((len(self._groups), 0), dtype=np.int64)
-        # rings are (capacity x series): a window reduces down columns
-        self._ring_t = np.zeros((capacity, 0))
-        self._ring_v = np.zeros((capacity, 0))
+        # rings are (series x capacity): one series' window is one or two cache lines
+        self._ring_t = np.zeros((0, capacity))
+        self._ring_v = np.zeros((0, capacity))
         self._head = np.zeros(0, dtype=np.int64)
         self._last = np.zeros(0)
         self.partition = np.zeros(0, dtype=np.int64)
@@ -299,8 +299,8 @@ class VectorEngine:
         self._local = np.concatenate(
             [self._local, np.full((len(self._groups), extra), -1, dtype=np.int64)], 1
         )
-        self._ring_t = np.concatenate([self._ring_t, np.full((k, extra), -np.inf)], 1)
-        self._ring_v = np.concatenate([self._ring_v, np.zeros((k, extra))], 1)
+        self._ring_t = np.concatenate([self._ring_t, np.full((extra, k), -np.inf)])
+        self._ring_v = np.concatenate([self._ring_v, np.zeros((extra, k))])
         self._head = np.concatenate([self._head, np.zeros(extra, dtype=np.int64)])
         self._last = np.concatenate([self._last, np.full(extra, -np.inf)])
         self.partition = np.concatenate([self.partition, np.zeros(extra, dtype=np.int64)])
@@ -348,8 +348,8 @@ class VectorEngine:
                 return []
         k = self._capacity
         slot = self._head[s] % k
-        self._ring_t[slot, s] = t
-        self._ring_v[slot, s] = v
+        self._ring_t[s, slot] = t
+        self._ring_v[s, slot] = v
         self._head[s] += 1
         self._last[s] = t
         out: list[AlarmTransition] = []

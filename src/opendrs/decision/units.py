@@ -18,6 +18,8 @@ def units_of(
     binding = {GroupPolicy.AFFINITY}
     if soft_is_hard:
         binding.add(GroupPolicy.SOFT_AFFINITY)
+    if not any(i.groups for i in instances):
+        return [(i,) for i in sorted(instances, key=lambda i: i.name)]
     parent = {i.name: i.name for i in instances}
 
     def root(name: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opendrs.bus import subjects
+from opendrs.config import ContinuousAuditSettings
 from opendrs.decision.audit import run_audit
 from opendrs.decision.registry import StrategyRegistry
 from opendrs.domain.action import ActionPlan, ActionState, ActionType, PlanState
@@ -51,6 +52,22 @@ class ContinuousAudit:
     def __post_init__(self) -> None:
         if self.interval <= 0:
             raise ValueError(f"continuous audit {self.name}: interval must be positive")
+
+
+def continuous_audits(settings: Iterable[ContinuousAuditSettings]) -> list[ContinuousAudit]:
+    """The schedules of the `decision.continuous_audits` configuration section."""
+    return [
+        ContinuousAudit(
+            name=c.name,
+            goal=c.goal,
+            interval=c.interval_seconds,
+            strategy=c.strategy,
+            scope=tuple(c.scope),
+            parameters=dict(c.parameters),
+            auto_trigger=c.auto_trigger,
+        )
+        for c in settings
+    ]
 
 
 def recent_moves(

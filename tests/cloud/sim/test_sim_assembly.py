@@ -28,7 +28,7 @@ def test_default_settings_make_a_valid_deterministic_cloud() -> None:
     assert first.list_hosts() == again.list_hosts()
     assert first.list_instances() == again.list_instances()
     hosts = first.list_hosts()
-    assert len(hosts) == 20
+    assert len(hosts) == settings.hosts
     assert first.instance_count() == 100
     assert all(h.running_vms > 0 for h in hosts)  # spread over every host
     for h in hosts:
@@ -46,11 +46,13 @@ def test_seed_changes_the_cloud() -> None:
 
 def test_a_day_of_the_default_cloud() -> None:
     clock = ManualClock()
-    cloud = build_sim_cloud(SimSettings(), clock, trace_dir())
+    settings = SimSettings()
+    cloud = build_sim_cloud(settings, clock, trace_dir())
     clock.set(86400)
     kwh = cloud.energy_joules / 3.6e6
-    # 20 hosts between 93.7 W and 135 W for 24 h
-    assert 20 * 93.7 * 24 / 1000 < kwh < 20 * 135 * 24 / 1000
+    # every host draws between 93.7 W and 135 W for 24 h
+    n = settings.hosts
+    assert n * 93.7 * 24 / 1000 < kwh < n * 135 * 24 / 1000
     assert all(0 <= cloud.host_utilisation(h.name) <= 1 for h in cloud.list_hosts())
 
 

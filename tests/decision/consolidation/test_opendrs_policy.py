@@ -20,9 +20,20 @@ def policy(**parameters: object) -> OpendrsConsolidation:
 
 def test_vm_size_is_its_recent_peak_plus_margin_capped_by_its_mips() -> None:
     s = snapshot([5320.0], [(0, 1000.0, 200.0, 613.0)], [[0.2, 0.9, 0.3, 1.0]])
-    assert policy(window=3, margin=0.0).sizes(s)[0] == pytest.approx(900.0)
-    assert policy(window=3, margin=0.5).sizes(s)[0] == pytest.approx(1000.0)
-    assert policy(window=1, margin=0.0).sizes(s)[0] == pytest.approx(200.0)
+    assert policy(window=3, margin=0.0).sizes(s)[0][0] == pytest.approx(900.0)
+    assert policy(window=3, margin=0.5).sizes(s)[0][0] == pytest.approx(1000.0)
+    assert policy(window=1, margin=0.0).sizes(s)[0][0] == pytest.approx(200.0)
+    # The window's variance, for the optional pooled headroom.
+    variance = policy(window=2).sizes(s)[1][0]
+    assert variance == pytest.approx(((200.0 - 550.0) ** 2 + (900.0 - 550.0) ** 2) / 2)
+
+
+def test_pooled_headroom_refuses_a_vm_the_peaks_alone_would_accept() -> None:
+    vms = [(0, 2000.0, 2000.0, 613.0), (1, 2000.0, 1500.0, 613.0)]
+    history = [[1.0, 0.5], [0.75, 0.25]]
+    s = snapshot([5320.0, 5320.0], vms, history)
+    assert policy(drains_per_round=10).execute_snapshot(s).moves
+    assert not policy(drains_per_round=10, confidence=3.0).execute_snapshot(s).moves
 
 
 def test_hysteresis_leaves_a_full_but_not_overloaded_host_alone() -> None:

@@ -9,8 +9,9 @@ import logging
 import select
 import socket
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from opendrs.agent.batch import SampleRow, rows_of
 from opendrs.agent.plugin import PollResult, QuietHooks
 from opendrs.agent.plugins.naming import PathNamer
 from opendrs.config import GraphiteSettings
@@ -46,17 +47,37 @@ class GraphitePlugin(QuietHooks):
         """Lines waiting for carbon to come back."""
         return len(self._pending)
 
-    def lines(self, samples: Iterable[Sample]) -> list[bytes]:
-        path = self._namer.path
+    def lines(self, samples: Sequence[Sample]) -> list[bytes]:
+        return self._lines(rows_of(samples))
+
+    def _lines(self, rows: Iterable[SampleRow]) -> list[bytes]:
+        return [line.encode() for line in self._text(rows)]
+
+    def _text(self, rows: Iterable[SampleRow]) -> list[str]:
+        path_of = self._namer.path_of
+        paths = self._namer.paths
         meters = self._meters
-        return [
-            f"{path(s)} {s.value:.17g} {int(s.time)}\n".encode()
-            for s in samples
-            if not meters or s.meter in meters
-        ]
+        stamps: dict[float, int] = {}  # one poll has one or few times
+        out: list[str] = []
+        append = out.append
+        for meter, entity, value, _, _, t, kind, _, labels in rows:
+            if meters and meter not in meters:
+                continue
+            stamp = stamps.get(t)
+            if stamp is None:
+                stamp = stamps[t] = int(t)
+            if labels:
+                key = (kind, entity, meter, labels.get("device"), labels.get("interface"))
+            else:
+                key = (kind, entity, meter, None, None)
+            path = paths.get(key)
+            if path is None:
+                path = path_of(kind, entity, meter, labels)
+            append(f"{path} {value:.17g} {stamp}\n")
+        return out
 
     def on_poll_done(self, result: PollResult) -> None:
-        chunk = b"".join(self.lines(result.samples))
+        chunk = "".join(self._text(rows_of(result.samples))).encode()
         if chunk:
             self._pending.append(chunk)
             self._bound()

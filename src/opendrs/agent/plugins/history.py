@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from opendrs.agent.batch import SampleBatch, rows_of
 from opendrs.agent.plugin import PollResult, QuietHooks
 from opendrs.domain.sample import Sample, SampleType
 
@@ -42,11 +43,13 @@ class HistoryPlugin(QuietHooks):
 
     def on_poll_done(self, result: PollResult) -> None:
         meters = self._meters
+        rows = rows_of(result.samples)
         if meters:
-            kept = [s for s in result.samples if s.meter in meters]
+            kept = [row for row in rows if row[0] in meters]
         else:
             gauge = SampleType.GAUGE
-            kept = [s for s in result.samples if s.type is gauge]
+            kept = [row for row in rows if row[4] is gauge]
         if kept:
-            self._store.record(result.time, kept)
+            # a SampleBatch: a store may read its `.rows` and never make a Sample
+            self._store.record(result.time, SampleBatch(kept))
             self.recorded += len(kept)

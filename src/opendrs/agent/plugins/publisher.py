@@ -8,13 +8,13 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
+from opendrs.agent.batch import SampleRow, rows_of
 from opendrs.agent.plugin import PollResult, QuietHooks
 from opendrs.agent.spool import MemorySpool, Spool
 from opendrs.bus import codec, subjects
 from opendrs.bus.partitioning import partition_of
 from opendrs.domain.event import Event
 from opendrs.domain.ports import Bus
-from opendrs.domain.sample import Sample
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class PublisherPlugin(QuietHooks):
         self.events_buffered = 0
         self.events_replayed = 0
         self._dropped_reported = self.spool.dropped
+        self._partition_cache: dict[str, int] = {}
 
     @property
     def dropped(self) -> int:
@@ -109,14 +110,34 @@ class PublisherPlugin(QuietHooks):
         return True
 
     def _events(self, result: PollResult) -> list[tuple[str, Event, int]]:
-        batches: dict[int, list[Sample]] = defaultdict(list)
         partitions = self._partitions
-        for sample in result.samples:
-            batches[partition_of(sample.entity, partitions)].append(sample)
+        batches: dict[int, list[SampleRow]] = defaultdict(list)
+        rows = rows_of(result.samples)
+        if partitions == 1:
+            if rows:
+                batches[0] = list(rows)
+        else:
+            # an entity's partition is worked out once, and a run of rows of one
+            # entity (the agent emits them together) goes in one slice
+            cache = self._partition_cache
+            if len(cache) > 4 * len(rows) + 1000:
+                cache.clear()
+            start = 0
+            count = len(rows)
+            while start < count:
+                entity = rows[start][1]
+                end = start + 1
+                while end < count and rows[end][1] == entity:
+                    end += 1
+                partition = cache.get(entity)
+                if partition is None:
+                    partition = cache[entity] = partition_of(entity, partitions)
+                batches[partition].extend(rows[start:end])
+                start = end
         events = [
             (
                 subjects.samples(partition),
-                codec.samples_event(batches[partition], source=self.source, time=result.time),
+                codec.rows_event(batches[partition], source=self.source, time=result.time),
                 len(batches[partition]),
             )
             for partition in sorted(batches)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 import random
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from opendrs.agent.batch import SampleRow, rows_of
 from opendrs.agent.plugin import PollResult, QuietHooks
 from opendrs.agent.plugins.naming import PathNamer
 from opendrs.config import StatsdSettings
@@ -41,69 +42,80 @@ class StatsdPlugin(QuietHooks):
         self.lines_too_long = 0
         self.send_errors = 0
 
-    def lines(self, samples: Iterable[Sample]) -> list[str]:
+    def lines(self, samples: Sequence[Sample]) -> list[str]:
         """The statsd lines of one poll (counter state moves on)."""
+        return self._lines(rows_of(samples))
+
+    def _lines(self, rows: Iterable[SampleRow]) -> list[str]:
         rate = self.settings.sample_rate
         sampled = rate < 1.0
         suffix = f"|c|@{rate:g}" if sampled else "|c"
         random_ = self._rng.random
         meters = self._meters
-        path = self._namer.path
+        path_of = self._namer.path_of
+        paths = self._namer.paths
         last = self._last
         out: list[str] = []
         append = out.append
-        for sample in samples:
-            if meters and sample.meter not in meters:
+        for meter, entity, value, _, kind, _, entity_kind, _, labels in rows:
+            if meters and meter not in meters:
                 continue
-            kind = sample.type
+            if labels:
+                pkey = (entity_kind, entity, meter, labels.get("device"), labels.get("interface"))
+            else:
+                pkey = (entity_kind, entity, meter, None, None)
+            name = paths.get(pkey)
+            if name is None:
+                name = path_of(entity_kind, entity, meter, labels)
             if kind is _GAUGE:
-                value = sample.value
                 if value < 0:
                     # a leading sign means "change by" in statsd: reset, then set
-                    name = path(sample)
                     append(f"{name}:0|g")
                     append(f"{name}:{value:g}|g")
                 else:
-                    append(f"{path(sample)}:{value:g}|g")
+                    append(f"{name}:{value:g}|g")
             elif kind is _CUMULATIVE:
-                labels = sample.labels
                 series = (labels.get("device") or labels.get("interface") or "") if labels else ""
-                key = (sample.entity, sample.meter, series)
+                key = (entity, meter, series)
                 previous = last.get(key)
-                last[key] = sample.value
-                if previous is None or sample.value < previous:
+                last[key] = value
+                if previous is None or value < previous:
                     continue  # first sight or a reset: no increase to count
                 if sampled and random_() >= rate:
                     continue
-                append(f"{path(sample)}:{sample.value - previous:g}{suffix}")
+                append(f"{name}:{value - previous:g}{suffix}")
             else:
-                append(f"{path(sample)}:{sample.value:g}|c")
+                append(f"{name}:{value:g}|c")
         return out
 
     def packets(self, lines: Iterable[str]) -> list[bytes]:
         """Lines joined by newlines into datagrams of at most `max_packet` bytes;
         a line alone longer than that is dropped and counted."""
         limit = self.settings.max_packet
+        data = "\n".join(lines).encode()
         packets: list[bytes] = []
-        current: list[bytes] = []
-        size = 0
-        for line in lines:
-            data = line.encode()
-            length = len(data)
-            if length > limit:
-                self.lines_too_long += 1
+        size = len(data)
+        start = 0
+        # cut at the last newline that keeps a datagram within the limit
+        while start < size:
+            end = start + limit
+            if end >= size:
+                packets.append(data[start:])
+                break
+            cut = data.rfind(b"\n", start, end + 1)
+            if cut > start:
+                packets.append(data[start:cut])
+                start = cut + 1
                 continue
-            if current and size + 1 + length > limit:
-                packets.append(b"\n".join(current))
-                current, size = [], 0
-            size += length + (1 if current else 0)
-            current.append(data)
-        if current:
-            packets.append(b"\n".join(current))
+            # the first line alone is too long: drop it
+            self.lines_too_long += 1
+            cut = data.find(b"\n", start)
+            start = size if cut < 0 else cut + 1
         return packets
 
     def on_poll_done(self, result: PollResult) -> None:
-        lines = self.lines(result.samples)
+        rows = rows_of(result.samples)
+        lines = self._lines(rows)
         if not lines:
             return
         for packet in self.packets(lines):
@@ -111,7 +123,7 @@ class StatsdPlugin(QuietHooks):
         self.lines_sent += len(lines)
         # forget counters of entities that left, so the table does not grow forever
         if len(self._last) > 4 * max(len(result.samples), 1):
-            present = {s.entity for s in result.samples}
+            present = {row[1] for row in rows}
             self._last = {k: v for k, v in self._last.items() if k[0] in present}
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from opendrs.agent.batch import PollBatch, rows_of
 from opendrs.agent.plugin import PollContext, PollResult, QuietHooks
 from opendrs.config import WatermarkOverride, WatermarkRule
 from opendrs.domain.alarm import AlarmState, AlarmTransition, Severity
@@ -186,10 +187,33 @@ class WatermarkPlugin(QuietHooks):
     def on_host(self, ctx: PollContext, host: HostCounters, samples: Sequence[Sample]) -> None:
         self._evaluate(ctx, samples, None)
 
+    def on_batch(self, ctx: PollContext, batch: PollBatch) -> None:
+        """The whole poll at once: the same evaluation as the hooks, in the same
+        order, on the rows of the meters some rule watches."""
+        by_meter = self._by_meter
+        watched = self._meters
+        instances = batch.instances
+        host_kind = EntityKind.HOST
+        isfinite = math.isfinite
+        for row in batch.rows:
+            if row[0] not in watched:
+                continue
+            meter, entity, value, _, _, t, kind, _, labels = row
+            compiled = by_meter.get((kind, meter))
+            if compiled is None or not isfinite(value):
+                continue
+            instance = None if kind is host_kind else instances.get(entity)
+            if instance is None and kind is not host_kind:
+                continue  # a row the hooks would not have been given
+            for rule in compiled:
+                limits = rule.limits(instance, labels)
+                if limits is not None:
+                    self._step(ctx, rule, limits, entity, value, t, labels)
+
     def on_poll_done(self, result: PollResult) -> None:
         # Entities that left the host take their quiet watches with them; a watch in
         # alarm is kept so the alarm is not silently forgotten.
-        seen = {s.entity for s in result.samples}
+        seen = {row[1] for row in rows_of(result.samples)}
         self._watches = {
             k: w for k, w in self._watches.items() if k[1] in seen or w.state != AlarmState.OK
         }
@@ -201,6 +225,7 @@ class WatermarkPlugin(QuietHooks):
         for rule in self._rules.values():
             key = (_KINDS[rule.entity], rule.meter)
             self._by_meter.setdefault(key, []).append(_Compiled(rule))
+        self._meters = frozenset(meter for _, meter in self._by_meter)
 
     def _evaluate(
         self, ctx: PollContext, samples: Iterable[Sample], instance: InstanceCounters | None
@@ -213,17 +238,27 @@ class WatermarkPlugin(QuietHooks):
             for rule in compiled:
                 limits = rule.limits(instance, sample.labels)
                 if limits is not None:
-                    self._step(ctx, rule, limits, sample)
+                    self._step(
+                        ctx, rule, limits, sample.entity, sample.value, sample.time, sample.labels
+                    )
 
-    def _step(self, ctx: PollContext, c: _Compiled, limits: _Limits, sample: Sample) -> None:
+    def _step(
+        self,
+        ctx: PollContext,
+        c: _Compiled,
+        limits: _Limits,
+        entity: str,
+        raw: float,
+        t: float,
+        labels: Mapping[str, str],
+    ) -> None:
         rule = c.rule
-        labels = tuple(sorted(sample.labels.items())) if sample.labels else _NO_LABELS
-        key = (rule.name, sample.entity, labels)
+        series = tuple(sorted(labels.items())) if labels else _NO_LABELS
+        key = (rule.name, entity, series)
         watch = self._watches.get(key)
         if watch is None:
             watch = self._watches[key] = _Watch()
-        value = sample.value * rule.scale
-        t = sample.time
+        value = raw * rule.scale
         if watch.state == AlarmState.OK:
             breach = c.beyond(value, limits.threshold)
             if rule.of_samples is not None and rule.of_samples > rule.for_samples:
@@ -234,7 +269,7 @@ class WatermarkPlugin(QuietHooks):
                         f"{rule.meter} {value:g} {rule.op} {limits.threshold:g} "
                         f"in {count} of the last {rule.of_samples} poll(s)"
                     )
-                    self._change(ctx, c, sample, value, watch, AlarmState.ALARM, reason)
+                    self._change(ctx, c, entity, t, labels, value, watch, AlarmState.ALARM, reason)
                 return
             if not breach:
                 watch.streak = 0
@@ -251,7 +286,7 @@ class WatermarkPlugin(QuietHooks):
                     f"{rule.meter} {value:g} {rule.op} {limits.threshold:g} "
                     f"for {watch.streak} poll(s){held}"
                 )
-                self._change(ctx, c, sample, value, watch, AlarmState.ALARM, reason)
+                self._change(ctx, c, entity, t, labels, value, watch, AlarmState.ALARM, reason)
         else:
             if c.beyond(value, limits.clear):
                 watch.streak = 0
@@ -267,13 +302,15 @@ class WatermarkPlugin(QuietHooks):
                     f"{rule.meter} {value:g} back within {limits.clear:g} "
                     f"for {watch.streak} poll(s)"
                 )
-                self._change(ctx, c, sample, value, watch, AlarmState.OK, reason)
+                self._change(ctx, c, entity, t, labels, value, watch, AlarmState.OK, reason)
 
     def _change(
         self,
         ctx: PollContext,
         c: _Compiled,
-        sample: Sample,
+        entity: str,
+        t: float,
+        labels: Mapping[str, str],
         value: float,
         watch: _Watch,
         wanted: AlarmState,
@@ -286,15 +323,15 @@ class WatermarkPlugin(QuietHooks):
         ctx.report(
             AlarmTransition(
                 rule=c.rule.name,
-                entity=sample.entity,
+                entity=entity,
                 previous=previous,
                 current=wanted,
-                time=sample.time,
+                time=t,
                 value=value,
                 severity=c.severity,
                 source=f"agent:{ctx.host}",
                 reason=reason,
-                labels={**sample.labels, "host": ctx.host, "meter": c.rule.meter},
+                labels={**labels, "host": ctx.host, "meter": c.rule.meter},
             )
         )
 

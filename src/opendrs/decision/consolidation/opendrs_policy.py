@@ -29,6 +29,9 @@ class OpendrsParameters:
     """History points (newest first) whose peak sizes a VM."""
     margin: float = 0.0
     """Added to the peak, as a fraction of it, for the bursts the window missed."""
+    confidence: float = 0.0
+    """Extra headroom per host in pooled standard deviations of its VMs (0: off;
+    measured worse than peaks on the PlanetLab days)."""
     fill: float = 1.0
     """Hosts are packed until their sized demand reaches this share of capacity."""
     trigger: float = 1.0
@@ -37,7 +40,7 @@ class OpendrsParameters:
     """... or its sized demand (the peak forecast) exceeds this share."""
     drain_below: float = 0.7
     """Hosts whose sized demand is under this share are candidates for emptying."""
-    cooldown: float = 3600.0
+    cooldown: float = 1200.0
     """Seconds a VM stays where it was last moved before it may move to consolidate."""
     drains_per_round: int = 1000
     initial_share: float = 0.3
@@ -48,6 +51,7 @@ class OpendrsParameters:
         checks = (
             ("window", 1 <= self.window <= 30, "within 1..30"),
             ("margin", 0.0 <= self.margin <= 2.0, "within 0..2"),
+            ("confidence", 0.0 <= self.confidence <= 10.0, "within 0..10"),
             ("fill", 0.1 <= self.fill <= 1.0, "within 0.1..1"),
             ("trigger", 0.1 <= self.trigger <= 2.0, "within 0.1..2"),
             ("forecast_trigger", 0.1 <= self.forecast_trigger <= 3.0, "within 0.1..3"),
@@ -66,26 +70,42 @@ class OpendrsParameters:
 class _Pack:
     """Sized demand per host and what else limits placement, updated move by move."""
 
-    def __init__(self, s: Snapshot, size: FloatArray) -> None:
+    def __init__(
+        self, s: Snapshot, size: FloatArray, variance: FloatArray | None = None, z: float = 0.0
+    ) -> None:
         self.s = s
         self.size = size
+        self.variance = np.zeros(s.vms) if variance is None else variance
+        self.z = z
         self.host = s.vm_host.copy()
         self.sized = np.bincount(s.vm_host, weights=size, minlength=s.hosts)
+        self.var_sum = np.bincount(s.vm_host, weights=self.variance, minlength=s.hosts)
         self.free = s.host_free_mips.astype(np.float64, copy=True)
         self.memory = s.host_memory_free_mb.astype(np.float64, copy=True)
+        self.memory_total = self.memory + np.bincount(
+            s.vm_host, weights=s.vm_memory_mb, minlength=s.hosts
+        )
         self.count = np.bincount(s.vm_host, minlength=s.hosts)
         self.on = s.host_on | (self.count > 0)
         self.members: list[list[int]] = [[] for _ in range(s.hosts)]
         for vm, host in enumerate(s.vm_host.tolist()):
             self.members[host].append(vm)
 
+    def level(self, hosts: IntArray | int) -> FloatArray:
+        """Forecast demand of hosts: summed means plus z pooled standard deviations
+        (peaks of different VMs rarely coincide, so deviations add in quadrature)."""
+        result: FloatArray = self.sized[hosts] + self.z * np.sqrt(self.var_sum[hosts])
+        return result
+
     def candidates(self, vm: int, allowed: BoolArray, fill: float) -> IntArray:
         s = self.s
         need = self.size[vm]
+        spread = self.z * np.sqrt(self.variance[vm])
+        after = self.sized + need + self.z * np.sqrt(self.var_sum + self.variance[vm])
         ok = (
             allowed
-            & (self.sized + need <= s.host_mips * fill)
-            & (s.host_pe_mips >= np.minimum(need, s.vm_mips[vm]))
+            & (after <= s.host_mips * fill)
+            & (s.host_pe_mips >= np.minimum(need + spread, s.vm_mips[vm]))
             & (s.host_pe_mips >= s.vm_demand[vm])
             & (self.free >= s.vm_demand[vm])
             & (self.memory >= s.vm_memory_mb[vm])
@@ -93,13 +113,26 @@ class _Pack:
         found: IntArray = np.flatnonzero(ok)
         return found
 
+    def watts_per_slot(self, vm: int, hosts: IntArray, fill: float) -> FloatArray:
+        """Idle watts of each host per VM like `vm` it can hold (CPU or memory bound)."""
+        s = self.s
+        slots = s.host_mips[hosts] * fill / max(float(self.size[vm]), 1.0)
+        memory = s.host_memory_free_mb[hosts]
+        if np.isfinite(memory).all():
+            total = self.memory_total[hosts]
+            slots = np.minimum(slots, total / float(s.vm_memory_mb[vm]))
+        watts: FloatArray = s.host_power[hosts, 0] / np.maximum(slots, 1e-9)
+        return watts
+
     def best(self, vm: int, allowed: BoolArray, fill: float) -> int:
-        """Best fit among switched-on hosts (least room left, CPU and memory each as a
-        share of the host), else the host to switch on with the fewest idle watts per
-        VM of this kind it could hold."""
+        """Among switched-on hosts, the most efficient kind (fewest idle watts per VM
+        like this one), best fit within it (least room left, CPU and memory each as a
+        share of the host); else the most efficient host to switch on."""
         s = self.s
         hosts = self.candidates(vm, allowed & self.on, fill)
         if hosts.size:
+            watts = np.round(self.watts_per_slot(vm, hosts, fill), 3)
+            hosts = hosts[watts == watts.min()]
             left = (s.host_mips[hosts] * fill - self.sized[hosts] - self.size[vm]) / s.host_mips[
                 hosts
             ]
@@ -109,12 +142,7 @@ class _Pack:
             return int(hosts[int(np.argmin(left))])
         hosts = self.candidates(vm, allowed & ~self.on, fill)
         if hosts.size:
-            slots = s.host_mips[hosts] * fill / max(float(self.size[vm]), 1.0)
-            memory = self.memory[hosts]
-            if np.isfinite(memory).all():
-                slots = np.minimum(slots, memory / float(s.vm_memory_mb[vm]))
-            watts = s.host_power[hosts, 0] / np.maximum(slots, 1e-9)
-            return int(hosts[int(np.argmin(watts))])
+            return int(hosts[int(np.argmin(self.watts_per_slot(vm, hosts, fill)))])
         return -1
 
     def move(self, vm: int, destination: int) -> None:
@@ -122,6 +150,7 @@ class _Pack:
         source = int(self.host[vm])
         for host, sign in ((source, -1.0), (destination, 1.0)):
             self.sized[host] += sign * self.size[vm]
+            self.var_sum[host] = max(self.var_sum[host] + sign * self.variance[vm], 0.0)
             self.free[host] -= sign * min(s.vm_demand[vm], s.host_pe_mips[host])
             self.memory[host] -= sign * s.vm_memory_mb[vm]
             self.count[host] += int(sign)
@@ -149,13 +178,21 @@ class OpendrsConsolidation:
     def execute(self, cluster: Cluster) -> Solution:
         return self.execute_snapshot(snapshot_from_cluster(cluster))
 
-    def sizes(self, s: Snapshot) -> FloatArray:
-        """Each VM's forecast demand: its recent peak plus a margin, never below now."""
+    def sizes(self, s: Snapshot) -> tuple[FloatArray, FloatArray]:
+        """Each VM's forecast demand for the next interval: the peak of its recent
+        window plus `margin`, never below now nor above its MIPS; and the variance of
+        the window, used only when `confidence` > 0 (pooled headroom per host)."""
         p = self.parameters
-        recent = s.vm_history[:, : p.window].max(axis=1) * s.vm_mips
-        peak = np.maximum(recent, s.vm_demand)
-        sized: FloatArray = np.minimum(peak * (1.0 + p.margin), s.vm_mips)
-        return np.maximum(sized, s.vm_demand)
+        window = s.vm_history[:, : p.window] * s.vm_mips[:, None]
+        counted = np.clip(s.vm_history_length, 1, p.window)
+        mask = np.arange(p.window)[None, :] < counted[:, None]
+        peak = np.maximum(np.where(mask, window, 0.0).max(axis=1), s.vm_demand)
+        size: FloatArray = np.maximum(np.minimum(peak * (1.0 + p.margin), s.vm_mips), s.vm_demand)
+        mean = np.where(mask, window, 0.0).sum(axis=1) / counted
+        variance: FloatArray = (
+            np.where(mask, (window - mean[:, None]) ** 2, 0.0).sum(axis=1) / counted
+        )
+        return size, variance
 
     def initial_placement(self, snapshot: Snapshot) -> IntArray | None:
         """Best fit decreasing on each VM's expected share of its nominal CPU."""
@@ -167,6 +204,7 @@ class OpendrsConsolidation:
         pack.sized[:] = 0.0
         pack.count[:] = 0
         pack.on[:] = False
+        pack.memory_total = pack.memory.copy()
         pack.free = s.host_free_mips.astype(np.float64, copy=True)
         placed = np.full(s.vms, -1, dtype=np.int64)
         allowed = np.ones(s.hosts, dtype=np.bool_)
@@ -190,12 +228,13 @@ class OpendrsConsolidation:
     def execute_snapshot(self, snapshot: Snapshot) -> Solution:
         p = self.parameters
         s = snapshot
-        size = self.sizes(s)
-        pack = _Pack(s, size)
+        size, variance = self.sizes(s)
+        pack = _Pack(s, size, variance, p.confidence)
         moves: list[Migration] = []
         demand = np.bincount(s.vm_host, weights=s.vm_demand, minlength=s.hosts)
+        everything = np.arange(s.hosts)
         overloaded = (demand > s.host_mips * p.trigger) | (
-            pack.sized > s.host_mips * p.forecast_trigger
+            pack.level(everything) > s.host_mips * p.forecast_trigger
         )
         # A VM whose demand outgrows its host's cores is short whatever the total.
         capped = s.vm_demand > s.host_pe_mips[s.vm_host]
@@ -222,7 +261,7 @@ class OpendrsConsolidation:
         vms.sort(key=lambda v: (not capped[v], -pack.size[v] / s.vm_memory_mb[v]))
         target = s.host_mips[host] * p.fill
         for vm in vms:
-            if pack.sized[host] <= target and not capped[vm]:
+            if float(pack.level(host)) <= target and not capped[vm]:
                 break
             destination = pack.best(vm, ~not_target, p.fill)
             if destination < 0:
@@ -243,7 +282,7 @@ class OpendrsConsolidation:
         received = np.zeros(s.hosts, dtype=np.bool_)
         for m in moves:
             received[m.destination] = True
-        share = pack.sized / s.host_mips
+        share = pack.level(np.arange(s.hosts)) / s.host_mips
         reserved = s.host_memory_free_mb + np.bincount(
             s.vm_host, weights=s.vm_memory_mb, minlength=s.hosts
         )

@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from opendrs.cloud.sim.cloudsim.hardware import MIGRATION_MB_S, Fleet, FloatArray, IntArray
+from opendrs.cloud.sim.cloudsim.hardware import (
+    HOST_RAM_MB,
+    MIGRATION_MB_S,
+    Fleet,
+    FloatArray,
+    IntArray,
+)
 from opendrs.decision.consolidation.snapshot import HISTORY_LENGTH, Snapshot, power_at
 from opendrs.domain.errors import DriverError, InvalidInput
 
