@@ -35,11 +35,9 @@ Amounts = tuple[float, float]
 
 
 def capacity(host: Host) -> Amounts:
-    """What a host may hold: vCPUs and RAM times their allocation ratios, less reserved."""
-    return (
-        host.vcpus * host.cpu_allocation_ratio - host.reserved_host_cpus,
-        host.memory_mb * host.ram_allocation_ratio - host.reserved_host_memory_mb,
-    )
+    """What a host may hold: vCPUs and RAM as Placement counts them (the same rule
+    the decision engine's filters use, so a plan never refuses what they chose)."""
+    return (host.allocatable_vcpus, host.allocatable_memory_mb)
 
 
 def usage(instance: Instance) -> Amounts:

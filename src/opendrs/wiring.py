@@ -35,7 +35,7 @@ from opendrs.services.history import HistoryRecorder
 from opendrs.services.ingest import SampleIngest
 from opendrs.services.inventory import InventorySync
 from opendrs.services.loop import StepLoop
-from opendrs.services.optimization import Optimization
+from opendrs.services.optimization import Optimization, continuous_audits
 from opendrs.store.rrd.collection import HostArchives
 from opendrs.store.sql.database import Database, open_database
 from opendrs.store.sql.repositories import SqlStore
@@ -145,6 +145,8 @@ def build_system(settings: Settings, *, clock: ManualClock | None = None) -> Sys
         clock=clock,
         launch=executor.submit,
         defaults=goal_defaults(settings),
+        ping_pong_window=settings.decision.ping_pong_window_seconds,
+        continuous=continuous_audits(settings.decision.continuous_audits),
     )
     archives = (
         HostArchives(settings.history.directory, step=settings.history.step, clock=clock)
@@ -159,7 +161,11 @@ def build_system(settings: Settings, *, clock: ManualClock | None = None) -> Sys
         agents=agents,
         applier=executor,
         step_seconds=settings.demo.step_seconds,
-        after_poll=[ingest.flush] + ([history.flush] if history is not None else []),
+        after_poll=[
+            ingest.flush,
+            *([history.flush] if history is not None else []),
+            optimization.tick,
+        ],
     )
     system = System(
         settings=settings,

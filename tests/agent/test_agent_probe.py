@@ -79,6 +79,7 @@ def test_unknown_driver_and_missing_traces_are_clear_errors(
     with pytest.raises(InvalidInput, match="unknown driver 'xen'") as err:
         probe_once("xen", "", Settings())
     assert err.value.field == "driver"
-    monkeypatch.delenv("OPENDRS_TRACE_DIR", raising=False)
+    # the traces are also searched beside the checkout: point at a place without them
+    monkeypatch.setenv("OPENDRS_TRACE_DIR", "/nonexistent/planetlab")
     with pytest.raises(InvalidInput, match="PlanetLab traces"):
         probe_once("sim", "", Settings())

@@ -94,3 +94,13 @@ def test_bad_audits_are_named(client: TestClient, body: dict[str, object], field
     response = client.post("/v1/audits", json=body)
     assert response.status_code == 422, response.text
     assert response.json()["error"]["field"] == field
+
+
+def test_audits_are_stamped_by_the_app_clock(repos: MemoryRepositories) -> None:
+    from opendrs.domain.clock import ManualClock
+
+    app = create_app(repos, dashboard=False)
+    app.state.clock = ManualClock(scene.T0 + 5000)
+    body = TestClient(app).post("/v1/audits", json={"goal": "overload_relief"}).json()
+    assert body["audit"]["created_at"] == scene.T0 + 5000
+    assert TestClient(app).get("/v1/audits").json()[0]["id"] == body["audit"]["id"]

@@ -481,7 +481,7 @@ COVERED = {
     Audit: 11,
     Action: 10,
     ActionPlan: 8,
-    AlarmTransition: 10,
+    AlarmTransition: 14,
     Alarm: 8,
 }
 
@@ -541,6 +541,10 @@ def test_any_plan_round_trips(repo: Repositories, p: ActionPlan) -> None:
     source=_text,
     reason=_text,
     labels=st.dictionaries(_text, _text, max_size=3),
+    rule_version=_text,
+    details=st.dictionaries(_text, st.none() | _float | _text | st.lists(_float, max_size=3)),
+    held=st.booleans(),
+    annotations=st.dictionaries(_text, _text, max_size=3),
 )
 def test_any_alarm_transition_round_trips(
     repo: Repositories,
@@ -553,9 +557,26 @@ def test_any_alarm_transition_round_trips(
     source: str,
     reason: str,
     labels: dict[str, str],
+    rule_version: str,
+    details: dict[str, Any],
+    held: bool,
+    annotations: dict[str, str],
 ) -> None:
     t = AlarmTransition(
-        _unique(rule), "e", previous, current, time, value, severity, source, reason, labels
+        _unique(rule),
+        "e",
+        previous,
+        current,
+        time,
+        value,
+        severity,
+        source,
+        reason,
+        labels,
+        rule_version,
+        details,
+        held,
+        annotations,
     )
     repo.record(t)
     assert repo.history(limit=1) == [t]

@@ -198,3 +198,15 @@ def test_without_ortools_the_greedy_answer_stands(monkeypatch: pytest.MonkeyPatc
 def test_the_exact_model_keeps_out_of_large_clusters() -> None:
     solution = pack(greedy_trap(), exact=True, exact_max_instances=3)
     assert solution.efficacy["active_hosts_after"] == 4.0
+
+
+def test_a_failing_exact_model_leaves_the_greedy_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from opendrs.decision.strategies import packing_model
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise RuntimeError("solver crashed")
+
+    monkeypatch.setattr(packing_model, "refine", broken)
+    solution = pack(greedy_trap(), exact=True)
+    assert solution.efficacy["active_hosts_after"] == 4.0
+    assert any("exact model failed" in e and "solver crashed" in e for e in solution.explanations)

@@ -100,8 +100,9 @@ def test_allocation_ratio_and_reserved_resources_set_the_room() -> None:
     c = cluster([host("a"), roomy, host("c")], [vm("x", "a"), vm("y", "b"), vm("w", "b")])
     assert parents(plan_for(c, Move("x", "a", "b"), Move("y", "b", "c")))["x"] == set()
 
-    reserved = replace(roomy, reserved_host_cpus=3, reserved_host_memory_mb=1024)
-    assert capacity(reserved) == (5.0, 7168.0)
+    # Placement's rule: (total - reserved) × allocation ratio.
+    reserved = replace(roomy, reserved_host_cpus=2, reserved_host_memory_mb=1024)
+    assert capacity(reserved) == (4.0, 7168.0)
     c = cluster([host("a"), reserved, host("c")], [vm("x", "a"), vm("y", "b"), vm("w", "b")])
     assert parents(plan_for(c, Move("x", "a", "b"), Move("y", "b", "c")))["x"] == {"y"}
 

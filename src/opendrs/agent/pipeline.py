@@ -28,6 +28,12 @@ def _implements(plugin: MetricPlugin, hook: str) -> bool:
     return getattr(type(plugin), hook, None) is not getattr(QuietHooks, hook)
 
 
+def _batches(plugin: MetricPlugin) -> bool:
+    """True when the plugin has its own `on_batch` (optional, not in MetricPlugin)."""
+    found = getattr(type(plugin), "on_batch", None)
+    return found is not None and found is not QuietHooks.on_batch
+
+
 class PluginPipeline:
     """The plugins of one agent, in order, with their failure records."""
 
@@ -164,7 +170,7 @@ class PollRun:
         for plugin in self._plugins:
             if plugin.name in self._failed:
                 continue
-            if _implements(plugin, "on_batch"):
+            if _batches(plugin):
                 if batch is None:
                     batch = _batch_of(instances, host)
                 self._batch(plugin, batch)

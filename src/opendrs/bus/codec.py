@@ -2,8 +2,9 @@
 version; anything that does not decode is an InvalidInput naming the problem.
 
 Sample batches travel column by column (`data.columns`: one list per Sample
-field, a single value for a field every sample shares); the older form, one
-object per sample in `data.samples`, still decodes."""
+field, a single value for a field every sample shares; labels as a table of
+distinct maps and each sample's `label` index in it); the older form, one object
+per sample in `data.samples`, still decodes."""
 
 from __future__ import annotations
 
@@ -163,7 +164,7 @@ def rows_event(rows: Sequence[SampleRow], *, source: str, time: float) -> Event:
             elif not math.isfinite(numbers):
                 columns[name] = repr(float(numbers))
         # type and kind stay StrEnums: both encoders write them as their text
-        columns["labels"] = _label_columns(found[8])
+        columns["labels"], columns["label"] = _label_table(found[8])
     return Event(
         type=SAMPLES_EVENT,
         source=source,
@@ -186,17 +187,22 @@ def _json_safe(values: list[float]) -> list[float | str]:
     return [v if math.isfinite(v) else repr(float(v)) for v in values]
 
 
-def _label_columns(labels: Sequence[Mapping[str, str]]) -> dict[str, Any]:
-    """`{key: [value or None per row]}`, a single value when every row has it."""
-    keys: set[str] = set()
+def _label_table(labels: Sequence[Mapping[str, str]]) -> tuple[list[dict[str, str]], Any]:
+    """The distinct label maps, and each row's index in them (one index if shared).
+
+    Rows of one device share one labels object at the agent: distinct by identity
+    is cheap and nearly as small as distinct by content."""
+    index: dict[int, int] = {}
+    table: list[dict[str, str]] = []
+    codes: list[int] = []
+    code = codes.append
     for found in labels:
-        if found:
-            keys.update(found)
-    out: dict[str, Any] = {}
-    for key in sorted(keys):
-        column = [found.get(key) if found else None for found in labels]
-        out[key] = _squeezed(column)
-    return out
+        at = index.get(id(found))
+        if at is None:
+            at = index[id(found)] = len(table)
+            table.append(dict(found))
+        code(at)
+    return table, _squeezed(codes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,21 +285,28 @@ def sample_columns(event: Event) -> SampleColumns:
             raise TypeError(f"not a number: {value!r}")
         return float(value)
 
-    labels_raw = raw.get("labels", {})
-    if not isinstance(labels_raw, dict):
-        raise InvalidInput("labels must be an object", source=source, field="data.columns.labels")
-    labels: list[dict[str, str]] = [{} for _ in range(count)]
-    for key, values in labels_raw.items():
-        found = values if isinstance(values, list) else [values] * count
-        if len(found) != count or not all(v is None or isinstance(v, str) for v in found):
-            raise InvalidInput(
-                f"label {key!r} needs {count} texts or nulls",
-                source=source,
-                field="data.columns.labels",
-            )
-        for row, value in zip(labels, found, strict=True):
-            if value is not None:
-                row[str(key)] = value
+    table = raw.get("labels", [])
+    if not isinstance(table, list) or not all(
+        isinstance(found, dict) and all(isinstance(v, str) for v in found.values())
+        for found in table
+    ):
+        raise InvalidInput(
+            "labels must be a list of objects of texts",
+            source=source,
+            field="data.columns.labels",
+        )
+
+    def label(at: Any) -> dict[str, str]:
+        if isinstance(at, bool) or not isinstance(at, int):
+            raise TypeError(f"a label index must be an integer, got {at!r}")
+        if not 0 <= at < len(table):
+            raise ValueError(f"label index {at} outside the {len(table)} label maps")
+        return table[at]  # type: ignore[no-any-return]
+
+    # every sample gets its own map, even when the wire shares one
+    labels = (
+        [dict(found) for found in column("label", label)] if table else [{} for _ in range(count)]
+    )
     return SampleColumns(
         meter=column("meter", text),
         entity=column("entity", text),

@@ -9,6 +9,7 @@ SAMPLES = "samples"  # samples.<partition>
 AGENT_ALARMS = "alarms.agent"
 ALARM_TRANSITIONS = "alarms.transition"
 AUDIT_REQUESTS = "audits.requested"
+HOST_STATE = "hosts.state"  # a host entering or leaving maintenance
 PLAN_PROGRESS = "plans.progress"
 DEAD_LETTER = "deadletter"
 WORKER_HEARTBEATS = "workers.heartbeat"  # workers.heartbeat.<role>

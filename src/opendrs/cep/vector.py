@@ -181,6 +181,18 @@ class _Ring:
         self._values: F64 | None = None
         self._inside: dict[float, Bools] = {}
         self._cache: dict[tuple[Aggregate, float], F64] = {}
+        self._bounds: tuple[F64, F64] | None = None
+
+    def subset(self, rows: I64) -> _Ring:
+        return _Ring(self.engine, self.s[rows], self.t[rows], self.v[rows])
+
+    def bounds(self) -> tuple[F64, F64]:
+        """The largest and smallest value kept for each series: bounds of every
+        last / mean / max / min over any window the ring holds."""
+        if self._bounds is None:
+            values = self.engine._ring_v[self.s]
+            self._bounds = (values.max(axis=1), values.min(axis=1))
+        return self._bounds
 
     def reduce(self, aggregate: Aggregate, window: float) -> F64:
         if window <= 0 or aggregate == Aggregate.LAST:
@@ -385,25 +397,30 @@ class VectorEngine:
         busy_mask = group.pressure[local].copy()
         for aggregate, window, _ in group.reductions:
             lowest, highest, anything = group.screens[(aggregate, window)]
-            if anything:
+            if anything or aggregate in (Aggregate.SUM, Aggregate.COUNT):
                 busy_mask[:] = True
                 break
-            reduced = ring.reduce(aggregate, window)
-            busy_mask |= (reduced >= lowest) | (reduced <= highest)
+            if window <= 0 or aggregate == Aggregate.LAST:
+                upper = lower = ring.v
+            else:
+                upper, lower = ring.bounds()
+            busy_mask |= (upper >= lowest) | (lower <= highest)
         busy = np.flatnonzero(busy_mask)
         if busy.size == 0:
             return []
-        s, t = ring.s[busy], ring.t[busy]
-        local = local[busy]
+        if busy.size < busy_mask.size:
+            ring = ring.subset(busy)
+            local = local[busy]
+        s, t = ring.s, ring.t
         r = len(group.rules)
         n = s.size
         if len(group.reductions) == 1:
             aggregate, window, _ = group.reductions[0]
-            seen = np.broadcast_to(ring.reduce(aggregate, window)[busy][:, None], (n, r))
+            seen = np.broadcast_to(ring.reduce(aggregate, window)[:, None], (n, r))
         else:
             seen = np.empty((n, r))
             for aggregate, window, cols in group.reductions:
-                seen[:, cols] = ring.reduce(aggregate, window)[busy][:, None]
+                seen[:, cols] = ring.reduce(aggregate, window)[:, None]
         if group.scaled:
             seen = seen * group.scale
         if len(group.ops) == 1:

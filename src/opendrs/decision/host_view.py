@@ -46,19 +46,15 @@ class HostView:
 
     @property
     def vcpu_capacity(self) -> float:
-        """Placement's rule: (total - reserved) × allocation ratio."""
-        h = self.host
-        return (h.vcpus - h.reserved_host_cpus) * h.cpu_allocation_ratio
+        return self.host.allocatable_vcpus
 
     @property
     def memory_capacity_mb(self) -> float:
-        h = self.host
-        return (h.memory_mb - h.reserved_host_memory_mb) * h.ram_allocation_ratio
+        return self.host.allocatable_memory_mb
 
     @property
     def disk_capacity_gb(self) -> float:
-        h = self.host
-        return (h.local_gb - h.reserved_host_disk_mb / 1024.0) * h.disk_allocation_ratio
+        return self.host.allocatable_disk_gb
 
     @property
     def free_vcpus(self) -> float:

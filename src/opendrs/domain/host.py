@@ -63,6 +63,19 @@ class Host:
     def free_disk_gb(self) -> int:
         return self.local_gb - self.local_gb_used
 
+    # Placement's rule for what a host may hold: (total - reserved) × allocation ratio.
+    @property
+    def allocatable_vcpus(self) -> float:
+        return (self.vcpus - self.reserved_host_cpus) * self.cpu_allocation_ratio
+
+    @property
+    def allocatable_memory_mb(self) -> float:
+        return (self.memory_mb - self.reserved_host_memory_mb) * self.ram_allocation_ratio
+
+    @property
+    def allocatable_disk_gb(self) -> float:
+        return (self.local_gb - self.reserved_host_disk_mb / 1024.0) * self.disk_allocation_ratio
+
     @property
     def cpu_percent(self) -> float | None:
         """Latest measured CPU use of the host, in percent of its cores."""

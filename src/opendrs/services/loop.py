@@ -36,7 +36,7 @@ class StepLoop:
         agents: Sequence[Pollable],
         applier: Advancing | None,
         step_seconds: float,
-        after_poll: Sequence[Callable[[], None]] = (),
+        after_poll: Sequence[Callable[[], object]] = (),
         tick_seconds: float = 10.0,
     ) -> None:
         self.clock = clock

@@ -121,21 +121,22 @@ class Optimization:
         self._clock = clock
         self._launch = launch
         self._defaults = defaults or {}
-        self._subscription: Subscription | None = None
+        self._subscriptions: list[Subscription] = []
         self._ping_pong_window = ping_pong_window
         self._continuous = list(continuous)
         self._next_run: dict[str, float] = {}
         self.failures = 0
 
     def start(self) -> None:
-        self._subscription = self._bus.subscribe(
-            subjects.AUDIT_REQUESTS, self.on_request, "decision"
-        )
+        self._subscriptions = [
+            self._bus.subscribe(subjects.AUDIT_REQUESTS, self.on_request, "decision"),
+            self._bus.subscribe(subjects.HOST_STATE, self.on_host_state, "decision"),
+        ]
 
     def stop(self) -> None:
-        if self._subscription is not None:
-            self._subscription.close()
-            self._subscription = None
+        for subscription in self._subscriptions:
+            subscription.close()
+        self._subscriptions = []
 
     def tick(self) -> list[ActionPlan]:
         """Run every continuous audit that is due; a failing one is counted and the

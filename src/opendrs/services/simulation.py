@@ -21,7 +21,7 @@ from opendrs.cloud.sim.cloudsim.engine import OFFSET, PROFILES, STEP_SECONDS, Da
 from opendrs.cloud.sim.cloudsim.hardware import HOST_RAM_MB, build_fleet
 from opendrs.cloud.sim.cloudsim.initial import creation_snapshot, first_fit
 from opendrs.cloud.sim.cloudsim.plans import MemoryPlans
-from opendrs.cloud.sim.traces import load_day
+from opendrs.cloud.sim.traces import Trace, load_day
 from opendrs.decision.consolidation.policies import (
     GOAL,
     BeloglazovBuyya,
@@ -279,11 +279,18 @@ def split_plan(plan: ActionPlan, size: int) -> list[ActionPlan]:
     ]
 
 
-def _scaled(loaded: list[Any], vms: int) -> list[Any]:
-    """`vms` traces: the day's, repeated in order as often as needed."""
+def _scaled(loaded: list[Trace], vms: int) -> list[Trace]:
+    """`vms` traces: the day's, repeated in order as often as needed (copies renamed,
+    since VM names must stay unique)."""
     if vms < 1:
         raise InvalidInput(f"needs at least one VM, got {vms}", field="vms")
-    return [loaded[i % len(loaded)] for i in range(vms)]
+    count = len(loaded)
+    return [
+        loaded[i % count]
+        if i < count
+        else Trace(f"{loaded[i % count].name}#{i // count}", loaded[i % count].values)
+        for i in range(vms)
+    ]
 
 
 class _Inventory:

@@ -9,7 +9,7 @@ import logging
 import select
 import socket
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from opendrs.agent.batch import SampleRow, rows_of
 from opendrs.agent.plugin import PollResult, QuietHooks
@@ -50,30 +50,22 @@ class GraphitePlugin(QuietHooks):
     def lines(self, samples: Sequence[Sample]) -> list[bytes]:
         return self._lines(rows_of(samples))
 
-    def _lines(self, rows: Iterable[SampleRow]) -> list[bytes]:
+    def _lines(self, rows: Sequence[SampleRow]) -> list[bytes]:
         return [line.encode() for line in self._text(rows)]
 
-    def _text(self, rows: Iterable[SampleRow]) -> list[str]:
-        path_of = self._namer.path_of
-        paths = self._namer.paths
+    def _text(self, rows: Sequence[SampleRow]) -> list[str]:
         meters = self._meters
+        if meters:
+            rows = [row for row in rows if row[0] in meters]
         stamps: dict[float, int] = {}  # one poll has one or few times
         out: list[str] = []
         append = out.append
-        for meter, entity, value, _, _, t, kind, _, labels in rows:
-            if meters and meter not in meters:
-                continue
+        for path, row in zip(self._namer.paths_of(rows), rows, strict=True):
+            t = row[5]
             stamp = stamps.get(t)
             if stamp is None:
                 stamp = stamps[t] = int(t)
-            if labels:
-                key = (kind, entity, meter, labels.get("device"), labels.get("interface"))
-            else:
-                key = (kind, entity, meter, None, None)
-            path = paths.get(key)
-            if path is None:
-                path = path_of(kind, entity, meter, labels)
-            append(f"{path} {value:.17g} {stamp}\n")
+            append(f"{path} {row[2]:.17g} {stamp}\n")
         return out
 
     def on_poll_done(self, result: PollResult) -> None:

@@ -5,8 +5,9 @@ safe for a path (no dots, blanks or protocol characters inside a part)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
+from opendrs.bus.codec import SampleRow
 from opendrs.domain.sample import EntityKind, Sample
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
@@ -31,29 +32,29 @@ class PathNamer:
     def __init__(self, prefix: str) -> None:
         self.prefix = safe_prefix(prefix)
         self._parts: dict[str, str] = {}
-        self._paths: dict[tuple[EntityKind, str, str, str | None, str | None], str] = {}
+        # (entity, meter, id of the labels) -> (those labels, kind, path). The entry
+        # holds the labels object, so its id cannot be reused while it is here;
+        # the agent keeps one labels object per device from poll to poll.
+        self._paths: dict[tuple[str, str, int], tuple[Mapping[str, str], EntityKind, str]] = {}
 
     def path(self, sample: Sample) -> str:
         return self._path(sample.kind, sample.entity, sample.meter, sample.labels)
 
-    @property
-    def paths(self) -> dict[tuple[EntityKind, str, str, str | None, str | None], str]:
-        """The remembered paths by `key_of`: a hot loop may look them up itself."""
-        return self._paths
-
-    def path_of(self, kind: EntityKind, entity: str, meter: str, labels: Mapping[str, str]) -> str:
-        """As `path`, from a sample's fields; remembered (bounded) for the next poll."""
-        if labels:
-            key = (kind, entity, meter, labels.get("device"), labels.get("interface"))
-        else:
-            key = (kind, entity, meter, None, None)
-        paths = self._paths
-        found = paths.get(key)
-        if found is None:
-            if len(paths) >= _PATHS_KEPT:
-                paths.clear()
-            found = paths[key] = self._path(kind, entity, meter, labels)
-        return found
+    def paths_of(self, rows: Iterable[SampleRow]) -> list[str]:
+        """The path of every row, in order; remembered (bounded) for the next poll."""
+        cache = self._paths
+        out: list[str] = []
+        append = out.append
+        for row in rows:
+            labels = row[8]
+            key = (row[1], row[0], id(labels))
+            found = cache.get(key)
+            if found is None or found[0] is not labels or found[1] is not row[6]:
+                if len(cache) >= _PATHS_KEPT:
+                    cache.clear()
+                found = cache[key] = (labels, row[6], self._path(row[6], row[1], row[0], labels))
+            append(found[2])
+        return out
 
     def _path(self, kind: EntityKind, entity: str, meter: str, labels: Mapping[str, str]) -> str:
         parts = self._parts

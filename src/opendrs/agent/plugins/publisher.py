@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from itertools import groupby
+from operator import itemgetter
 
 from opendrs.agent.batch import SampleRow, rows_of
 from opendrs.agent.plugin import PollResult, QuietHooks
@@ -21,6 +23,7 @@ log = logging.getLogger(__name__)
 TRANSITION_EVENT = "opendrs.alarm.transition"
 DROPPED_EVENT = "opendrs.agent.buffer.dropped"
 AGENT_STATUS = "agents.status"
+_ENTITY = itemgetter(1)
 
 
 class PublisherPlugin(QuietHooks):
@@ -118,22 +121,15 @@ class PublisherPlugin(QuietHooks):
                 batches[0] = list(rows)
         else:
             # an entity's partition is worked out once, and a run of rows of one
-            # entity (the agent emits them together) goes in one slice
+            # entity (the agent emits them together) goes in one piece
             cache = self._partition_cache
             if len(cache) > 4 * len(rows) + 1000:
                 cache.clear()
-            start = 0
-            count = len(rows)
-            while start < count:
-                entity = rows[start][1]
-                end = start + 1
-                while end < count and rows[end][1] == entity:
-                    end += 1
+            for entity, run in groupby(rows, key=_ENTITY):
                 partition = cache.get(entity)
                 if partition is None:
                     partition = cache[entity] = partition_of(entity, partitions)
-                batches[partition].extend(rows[start:end])
-                start = end
+                batches[partition].extend(run)
         events = [
             (
                 subjects.samples(partition),

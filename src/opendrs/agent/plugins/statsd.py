@@ -34,7 +34,7 @@ class StatsdPlugin(QuietHooks):
         self._namer = PathNamer(settings.prefix)
         self._rng = rng or random.Random()
         self._meters = frozenset(settings.meters)
-        self._last: dict[tuple[str, str, str], float] = {}
+        self._last: dict[str, float] = {}
         self._socket: socket.socket | None = None
         self._address: tuple[str, int] | None = None
         self.lines_sent = 0
@@ -46,27 +46,20 @@ class StatsdPlugin(QuietHooks):
         """The statsd lines of one poll (counter state moves on)."""
         return self._lines(rows_of(samples))
 
-    def _lines(self, rows: Iterable[SampleRow]) -> list[str]:
+    def _lines(self, rows: Sequence[SampleRow]) -> list[str]:
         rate = self.settings.sample_rate
         sampled = rate < 1.0
         suffix = f"|c|@{rate:g}" if sampled else "|c"
         random_ = self._rng.random
         meters = self._meters
-        path_of = self._namer.path_of
-        paths = self._namer.paths
-        last = self._last
+        if meters:
+            rows = [row for row in rows if row[0] in meters]
+        last = self._last  # by path: one per entity, meter and device
         out: list[str] = []
         append = out.append
-        for meter, entity, value, _, kind, _, entity_kind, _, labels in rows:
-            if meters and meter not in meters:
-                continue
-            if labels:
-                pkey = (entity_kind, entity, meter, labels.get("device"), labels.get("interface"))
-            else:
-                pkey = (entity_kind, entity, meter, None, None)
-            name = paths.get(pkey)
-            if name is None:
-                name = path_of(entity_kind, entity, meter, labels)
+        for name, row in zip(self._namer.paths_of(rows), rows, strict=True):
+            kind = row[4]
+            value = row[2]
             if kind is _GAUGE:
                 if value < 0:
                     # a leading sign means "change by" in statsd: reset, then set
@@ -75,10 +68,8 @@ class StatsdPlugin(QuietHooks):
                 else:
                     append(f"{name}:{value:g}|g")
             elif kind is _CUMULATIVE:
-                series = (labels.get("device") or labels.get("interface") or "") if labels else ""
-                key = (entity, meter, series)
-                previous = last.get(key)
-                last[key] = value
+                previous = last.get(name)
+                last[name] = value
                 if previous is None or value < previous:
                     continue  # first sight or a reset: no increase to count
                 if sampled and random_() >= rate:
@@ -116,6 +107,10 @@ class StatsdPlugin(QuietHooks):
     def on_poll_done(self, result: PollResult) -> None:
         rows = rows_of(result.samples)
         lines = self._lines(rows)
+        # forget counters of series that are gone, so the table does not grow forever
+        if len(self._last) > 4 * max(len(rows), 1):
+            present = set(self._namer.paths_of(rows))
+            self._last = {k: v for k, v in self._last.items() if k in present}
         if not lines:
             return
         for packet in self.packets(lines):

@@ -1,5 +1,6 @@
 """/v1/audits: list and read audits, run one (`what_if` answers without storing
-anything), and approve the plan a manual audit recommended."""
+anything), and approve the plan a manual audit recommended. Optional app.state
+attributes: strategy_registry, plan_limits, clock."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from opendrs.decision.audit import run_audit
 from opendrs.decision.registry import StrategyRegistry
 from opendrs.domain.action import PlanLimits, PlanState
 from opendrs.domain.audit import Audit, AuditState
+from opendrs.domain.clock import WallClock
 from opendrs.domain.cluster import Cluster
 from opendrs.domain.errors import PlanningError
 from opendrs.planner import build_plan
@@ -35,6 +37,12 @@ def _registry(request: Request) -> StrategyRegistry:
         found = StrategyRegistry.discover()
         request.app.state.strategy_registry = found
     return cast(StrategyRegistry, found)
+
+
+def _now(request: Request) -> float:
+    """The app's clock (simulated in the demo) when wiring put one on app.state."""
+    clock = getattr(request.app.state, "clock", None)
+    return float(clock.now()) if clock is not None else WallClock().now()
 
 
 def _limits(request: Request) -> PlanLimits:
@@ -66,6 +74,7 @@ def create_audit(body: AuditIn, repos: Repos, request: Request) -> Any:
         parameters=dict(body.parameters),
         auto_trigger=body.auto_trigger,
         trigger="api",
+        created_at=_now(request),
     )
     # Refuse an unknown goal or strategy before anything is stored.
     registry.strategy_type(audit.goal, audit.strategy)

@@ -36,7 +36,7 @@ class OpendrsParameters:
     """Hosts are packed until their sized demand reaches this share of capacity."""
     trigger: float = 1.0
     """A host is relieved when its current demand exceeds this share of capacity ..."""
-    forecast_trigger: float = 1.05
+    forecast_trigger: float = 1.2
     """... or its sized demand (the peak forecast) exceeds this share."""
     drain_below: float = 0.7
     """Hosts whose sized demand is under this share are candidates for emptying."""

@@ -113,9 +113,13 @@ class HostPacking:
         if p.exact and not p.max_migrations and not p.max_bytes_moved:
             from opendrs.decision.strategies import packing_model
 
-            exact = packing_model.refine(
-                cluster, active, packing, p, lambda: self._placement(cluster, enabled)
-            )
+            try:
+                exact = packing_model.refine(
+                    cluster, active, packing, p, lambda: self._placement(cluster, enabled)
+                )
+            except Exception as exc:
+                # The refinement is optional: a solver failure leaves the greedy answer.
+                exact = packing_model.Refinement(None, f"exact model failed ({exc!r}); greedy kept")
             if exact.packing is not None:
                 packing = exact.packing
             if exact.note:

@@ -155,6 +155,8 @@ def transition_row(transition: AlarmTransition) -> dict[str, Any]:
         "source": transition.source,
         "rule_version": transition.rule_version,
         "details": dict(transition.details),
+        "held": transition.held,
+        "annotations": dict(transition.annotations),
     }
 
 
@@ -172,6 +174,8 @@ def transition_from(row: Row) -> AlarmTransition:
         labels=dict(row["labels"]),
         rule_version=row["rule_version"],
         details=dict(row["details"] or {}),
+        held=bool(row["held"]),
+        annotations=dict(row["annotations"] or {}),
     )
 
 

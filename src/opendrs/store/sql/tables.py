@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 
@@ -121,6 +122,8 @@ alarm_history = Table(
     Column("source", String(NAME), nullable=False),
     Column("rule_version", String(64), nullable=False, server_default=""),
     Column("details", JSON, nullable=False, server_default=text("'{}'")),
+    Column("held", Boolean, nullable=False, server_default=false()),
+    Column("annotations", JSON, nullable=False, server_default=text("'{}'")),
     Index("ix_alarm_history_rule_entity", "rule", "entity"),
 )
 

@@ -37,10 +37,16 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("details", sa.JSON, nullable=False, server_default=sa.text("'{}'"))
         )
+        batch.add_column(sa.Column("held", sa.Boolean, nullable=False, server_default=sa.false()))
+        batch.add_column(
+            sa.Column("annotations", sa.JSON, nullable=False, server_default=sa.text("'{}'"))
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("alarm_history") as batch:
+        batch.drop_column("annotations")
+        batch.drop_column("held")
         batch.drop_column("details")
         batch.drop_column("rule_version")
     op.drop_table("cep_state")
