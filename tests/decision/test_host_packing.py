@@ -167,7 +167,8 @@ def greedy_trap() -> Cluster:
 
 
 def test_the_exact_model_beats_the_greedy_on_a_small_cluster() -> None:
-    pytest.importorskip("ortools")
+    import ortools  # noqa: F401  (a test dependency: the `exact` extra)
+
     cluster = greedy_trap()
     greedy = pack(cluster, exact=False)
     exact = pack(cluster, exact=True)
