@@ -28,8 +28,11 @@ from opendrs.config import CepRule, Settings
 from opendrs.decision.registry import StrategyRegistry
 from opendrs.domain.action import PlanLimits
 from opendrs.domain.alarm import Severity
-from opendrs.domain.clock import ManualClock
+from opendrs.domain.clock import Clock, ManualClock
 from opendrs.domain.errors import InvalidInput
+from opendrs.domain.ports import Bus
+from opendrs.notify.assembly import build_dispatcher
+from opendrs.rulefiles.schema import load_rule_files
 from opendrs.services.detection import Detection
 from opendrs.services.history import HistoryRecorder
 from opendrs.services.ingest import SampleIngest
@@ -37,6 +40,7 @@ from opendrs.services.inventory import InventorySync
 from opendrs.services.loop import StepLoop
 from opendrs.services.optimization import Optimization, continuous_audits
 from opendrs.store.rrd.collection import HostArchives
+from opendrs.store.sql.cep_state import CepStateStore
 from opendrs.store.sql.database import Database, open_database
 from opendrs.store.sql.repositories import SqlStore
 
@@ -65,6 +69,26 @@ def cep_rules(rules: list[CepRule]) -> list[ThresholdRule]:
         )
         for r in rules
     ]
+
+
+def configured_rules(settings: Settings) -> list[ThresholdRule]:
+    """The rules of `cep.rules` and of every `cep.rule_files` file."""
+    return cep_rules(settings.cep.rules) + load_rule_files(list(settings.cep.rule_files))
+
+
+def build_detection(
+    settings: Settings, bus: Bus, database: Database, clock: Clock, *, consume: bool = True
+) -> Detection:
+    """The CEP stage with its persisted state and notifiers (demo and `server --role cep`)."""
+    return Detection(
+        bus,
+        CepEngine(configured_rules(settings)),
+        SqlStore(database, clock),
+        clock=clock,
+        state=CepStateStore(database, clock),
+        dispatcher=build_dispatcher(settings.cep.notify, bus, clock),
+        consume=consume,
+    )
 
 
 def plan_limits(settings: Settings) -> PlanLimits:
@@ -133,7 +157,7 @@ def build_system(settings: Settings, *, clock: ManualClock | None = None) -> Sys
         on_transition=publishing_hook(bus, subjects.PLAN_PROGRESS, clock),
         policy=policy_from_settings(settings.applier),
     )
-    detection = Detection(bus, CepEngine(cep_rules(settings.cep.rules)), store)
+    detection = build_detection(settings, bus, database, clock)
     ingest = SampleIngest(bus, store)
     optimization = Optimization(
         bus=bus,
@@ -157,13 +181,14 @@ def build_system(settings: Settings, *, clock: ManualClock | None = None) -> Sys
     agents = [build_agent(h.name, cloud, settings, bus, clock) for h in cloud.list_hosts()]
     loop = StepLoop(
         clock=clock,
-        inventory=InventorySync(cloud, store),
+        inventory=InventorySync(cloud, store, bus, clock),
         agents=agents,
         applier=executor,
         step_seconds=settings.demo.step_seconds,
         after_poll=[
             ingest.flush,
             *([history.flush] if history is not None else []),
+            detection.tick,
             optimization.tick,
         ],
     )

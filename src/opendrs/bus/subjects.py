@@ -10,6 +10,7 @@ AGENT_ALARMS = "alarms.agent"
 ALARM_TRANSITIONS = "alarms.transition"
 AUDIT_REQUESTS = "audits.requested"
 HOST_STATE = "hosts.state"  # a host entering or leaving maintenance
+INVENTORY_DELETED = "inventory.deleted"  # an instance the cloud no longer has
 PLAN_PROGRESS = "plans.progress"
 DEAD_LETTER = "deadletter"
 WORKER_HEARTBEATS = "workers.heartbeat"  # workers.heartbeat.<role>

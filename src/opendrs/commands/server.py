@@ -20,27 +20,14 @@ from rich.console import Console
 from opendrs.bus.partitioning import PartitionRange
 from opendrs.bus.takeover import PartitionWorker
 from opendrs.bus.transports import open_bus
-from opendrs.cep.engine import CepEngine
-from opendrs.cep.rule import ThresholdRule
 from opendrs.config import Settings, load_settings
 from opendrs.domain.clock import WallClock
 from opendrs.domain.errors import InvalidInput, OpendrsError
-from opendrs.notify.assembly import build_dispatcher
-from opendrs.rulefiles.schema import load_rule_files
-from opendrs.services.detection import Detection
-from opendrs.store.sql.cep_state import CepStateStore
 from opendrs.store.sql.database import open_database
-from opendrs.store.sql.repositories import SqlStore
+from opendrs.wiring import build_detection, configured_rules
 
 log = logging.getLogger(__name__)
 ROLES = ("cep",)
-
-
-def configured_rules(settings: Settings) -> list[ThresholdRule]:
-    """The rules of `cep.rules` and of every `cep.rule_files` file."""
-    from opendrs.wiring import cep_rules  # the lead's translation of `cep.rules`
-
-    return cep_rules(settings.cep.rules) + load_rule_files(list(settings.cep.rule_files))
 
 
 def run_cep(
@@ -59,15 +46,7 @@ def run_cep(
     bus = open_bus(settings.bus, namespace=namespace, clock=clock)
     database = open_database(settings.database.url)
     try:
-        detection = Detection(
-            bus,
-            CepEngine(rules),
-            SqlStore(database, clock),
-            clock=clock,
-            state=CepStateStore(database, clock),
-            dispatcher=build_dispatcher(settings.cep.notify, bus, clock),
-            consume=False,
-        )
+        detection = build_detection(settings, bus, database, clock, consume=False)
         detection.start()
         partitions = PartitionWorker(
             bus,

@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 WATERMARK_METER_PREFIX = "watermark."
 # Published by whoever sees an instance or host disappear; data {"entity": name}.
-ENTITY_DELETED = "inventory.deleted"
+ENTITY_DELETED = subjects.INVENTORY_DELETED
 
 
 def watermark_sample(transition: AlarmTransition) -> Sample:

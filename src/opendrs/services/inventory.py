@@ -1,19 +1,32 @@
 """Keeps the SQL cluster model in step with what the cloud driver reports
-(Watcher's collector): hosts and instances, with deleted instances removed."""
+(Watcher's collector): hosts and instances, with deleted instances removed and
+announced on the bus (so their alarms retire instead of going no_data)."""
 
 from __future__ import annotations
 
 import logging
 
-from opendrs.domain.ports import CloudInventory, ClusterRepository
+from opendrs.bus import subjects
+from opendrs.domain.clock import Clock, WallClock
+from opendrs.domain.event import Event
+from opendrs.domain.ports import Bus, CloudInventory, ClusterRepository
 
 log = logging.getLogger(__name__)
 
 
 class InventorySync:
-    def __init__(self, cloud: CloudInventory, cluster: ClusterRepository) -> None:
+    def __init__(
+        self,
+        cloud: CloudInventory,
+        cluster: ClusterRepository,
+        bus: Bus | None = None,
+        clock: Clock | None = None,
+    ) -> None:
         self._cloud = cloud
         self._cluster = cluster
+        self._bus = bus
+        self._clock = clock or WallClock()
+        self._known: set[str] | None = None
         self.failures = 0
 
     def sync(self) -> bool:
@@ -25,7 +38,22 @@ class InventorySync:
             self.failures += 1
             log.exception("inventory refresh failed; keeping the previous model")
             return False
+        names = {i.name for i in instances}
         self._cluster.upsert_hosts(hosts)
         self._cluster.upsert_instances(instances)
-        self._cluster.remove_instances_not_in([i.name for i in instances])
+        self._cluster.remove_instances_not_in(sorted(names))
+        gone = sorted(self._known - names) if self._known is not None else []
+        self._known = names
+        if self._bus is not None:
+            for name in gone:
+                self._bus.publish(
+                    subjects.INVENTORY_DELETED,
+                    Event(
+                        type="opendrs.instance.deleted",
+                        source="opendrs.inventory",
+                        time=self._clock.now(),
+                        subject=name,
+                        data={"entity": name},
+                    ),
+                )
         return True
