@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from opendrs.domain.errors import InvalidInput
+from opendrs.rulefiles.schema import ActionSpec, MissingSpec, RuleSpec
 from opendrs.yamlfile import read_document, validate
 
 ENV_PREFIX = "OPENDRS__"
@@ -230,28 +231,6 @@ class AgentSettings(Section):
     config_subject: str = "agents.config"
 
 
-class RuleAction(Section):
-    """What a CEP rule does on a transition to alarm: log it, or publish an event."""
-
-    type: Literal["log", "event"] = "log"
-    event_type: str = "opendrs.audit.requested"
-    goal: str = "overload_relief"
-    strategy: str = ""
-    parameters: dict[str, Any] = Field(default_factory=dict)
-
-
-class CepRule(Section):
-    name: str
-    meter: str
-    op: Literal[">", ">=", "<", "<=", "==", "!="] = ">"
-    threshold: float
-    for_samples: int = Field(1, ge=1)
-    clear_threshold: float | None = None
-    clear_samples: int = Field(1, ge=1)
-    severity: Literal["info", "warning", "critical"] = "warning"
-    actions: list[RuleAction] = Field(default_factory=list)
-
-
 class InhibitionSettings(Section):
     """While an alarm matching `source` fires, notifications matching `target` that
     share the `equal` labels are muted (`*` matches any value; `rule` the rule name)."""
@@ -275,16 +254,21 @@ class NotifySettings(Section):
 
 
 class CepSettings(Section):
-    rules: list[CepRule] = Field(
+    """Inline `rules` are written in the rule-file language (docs/cep.md)."""
+
+    rules: list[RuleSpec] = Field(
         default_factory=lambda: [
-            CepRule(
+            # The agent's watermark reports transitions only, so silence means
+            # "unchanged" here, not "no data".
+            RuleSpec(
                 name="host_overload",
                 meter="watermark.host_cpu_high",
                 op=">=",
                 threshold=1.0,
                 clear_threshold=0.5,
                 severity="critical",
-                actions=[RuleAction(type="event", goal="overload_relief")],
+                missing=MissingSpec(policy="keep"),
+                actions=[ActionSpec(type="event", goal="overload_relief")],
             )
         ]
     )

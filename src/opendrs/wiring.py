@@ -21,18 +21,17 @@ from opendrs.applier.progress import publishing_hook
 from opendrs.bus import subjects
 from opendrs.bus.memory import MemoryBus
 from opendrs.cep.engine import CepEngine
-from opendrs.cep.rule import ActionKind, Op, RuleAction, ThresholdRule
+from opendrs.cep.rule import ThresholdRule
 from opendrs.cloud.sim import SimCloud, build_sim_cloud
 from opendrs.cloud.sim.traces import find_trace_dir
-from opendrs.config import CepRule, Settings
+from opendrs.config import Settings
 from opendrs.decision.registry import StrategyRegistry
 from opendrs.domain.action import PlanLimits
-from opendrs.domain.alarm import Severity
 from opendrs.domain.clock import Clock, ManualClock
 from opendrs.domain.errors import InvalidInput
 from opendrs.domain.ports import Bus
 from opendrs.notify.assembly import build_dispatcher
-from opendrs.rulefiles.schema import load_rule_files
+from opendrs.rulefiles.schema import load_rule_file, rules_from_specs
 from opendrs.services.detection import Detection
 from opendrs.services.history import HistoryRecorder
 from opendrs.services.ingest import SampleIngest
@@ -45,35 +44,14 @@ from opendrs.store.sql.database import Database, open_database
 from opendrs.store.sql.repositories import SqlStore
 
 
-def cep_rules(rules: list[CepRule]) -> list[ThresholdRule]:
-    return [
-        ThresholdRule(
-            name=r.name,
-            meter=r.meter,
-            threshold=r.threshold,
-            op=Op(r.op),
-            for_samples=r.for_samples,
-            clear_threshold=r.clear_threshold,
-            clear_samples=r.clear_samples,
-            severity=Severity(r.severity),
-            actions=tuple(
-                RuleAction(
-                    kind=ActionKind(a.type),
-                    event_type=a.event_type,
-                    goal=a.goal,
-                    strategy=a.strategy,
-                    parameters=dict(a.parameters),
-                )
-                for a in r.actions
-            ),
-        )
-        for r in rules
-    ]
-
-
 def configured_rules(settings: Settings) -> list[ThresholdRule]:
     """The rules of `cep.rules` and of every `cep.rule_files` file."""
-    return cep_rules(settings.cep.rules) + load_rule_files(list(settings.cep.rule_files))
+    seen: dict[str, str] = {}
+    inline = rules_from_specs(
+        settings.cep.rules, source="configuration", node=None, at=("cep", "rules"), seen=seen
+    )
+    # One namespace: a name defined inline and in a file is an error naming both.
+    return inline + [r for path in settings.cep.rule_files for r in load_rule_file(path, seen)]
 
 
 def build_detection(

@@ -160,7 +160,7 @@ def host_rows(c: HostCounters, rates: RateTable) -> list[SampleRow]:
     host = EntityKind.HOST
 
     def row(meter: str, value: float, unit: str) -> SampleRow:
-        return (meter, name, value, unit, GAUGE, t, host, name, {})
+        return (meter, name, value, unit, GAUGE, t, host, name, _NONE)
 
     out: list[SampleRow] = []
     busy = rates.rate(name, "compute.node.cpu.time", float(c.cpu_time_ns), t)
