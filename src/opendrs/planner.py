@@ -5,7 +5,7 @@ migrating VM counted on both hosts) within capacity and hard server-group policy
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 
 from opendrs.domain.action import Action, ActionPlan, ActionType, PlanLimits, PlanState
@@ -64,9 +64,10 @@ def build_plan(
     moves = _checked_moves(solution.moves, cluster)
     changes = _checked_changes(solution.host_changes, cluster)
     _check_target(moves, changes, cluster)
-    moves, chained, order = _ordered_moves(moves, changes, cluster)
+    initial = _initial_room(cluster)
+    moves, chained, order = _ordered_moves(moves, changes, cluster, initial)
     graph = _Graph()
-    _link_moves(graph, order, moves, cluster, chained)
+    _link_moves(graph, order, moves, cluster, chained, initial)
     _link_host_changes(graph, moves, changes, cluster)
     actions = graph.actions()
     return ActionPlan(
@@ -165,8 +166,10 @@ def _check_target(moves: Sequence[Move], changes: Sequence[HostChange], cluster:
                 "which the plan leaves there"
             )
 
-    for host in sorted({m.destination for m in moves}):
-        room = _room_after(host, placement, cluster)
+    destinations = {m.destination for m in moves}
+    rooms = _rooms_after(destinations, placement, cluster)
+    for host in sorted(destinations):
+        room = rooms[host]
         if any(r < -_EPSILON for r in room):
             landing = tuple(m.instance for m in moves if m.destination == host)
             raise PlanningError(
@@ -203,13 +206,21 @@ def _check_target(moves: Sequence[Move], changes: Sequence[HostChange], cluster:
                 )
 
 
-def _room_after(host: str, placement: Mapping[str, str], cluster: Cluster) -> Amounts:
-    cpu, ram = capacity(cluster.hosts[host])
+def _rooms_after(
+    hosts: Set[str], placement: Mapping[str, str], cluster: Cluster
+) -> dict[str, Amounts]:
+    """The room each of `hosts` has left under `placement`, in one pass over it (the
+    amounts are taken off in placement order, so the sums do not depend on how many
+    hosts are asked for)."""
+    room = {host: list(capacity(cluster.hosts[host])) for host in hosts}
+    instances = cluster.instances
     for name, where in placement.items():
-        if where == host:
-            used = usage(cluster.instances[name])
-            cpu, ram = cpu - used[0], ram - used[1]
-    return (cpu, ram)
+        left = room.get(where)
+        if left is not None:
+            instance = instances[name]
+            left[0] -= float(instance.vcpus)
+            left[1] -= float(instance.memory_mb)
+    return {host: (left[0], left[1]) for host, left in room.items()}
 
 
 def _leave(names: Sequence[str]) -> str:
@@ -292,11 +303,14 @@ def _sizes(moves: Sequence[Move], cluster: Cluster) -> list[Amounts]:
 
 
 def _initial_room(cluster: Cluster) -> dict[str, list[float]]:
+    """The free room of every host before the plan (computed once per plan: the
+    order search works on copies, the ledger and the hop search only read it)."""
     room = {name: list(capacity(h)) for name, h in cluster.hosts.items()}
     for instance in cluster.instances.values():
-        if instance.host in room:
-            for d, amount in enumerate(usage(instance)):
-                room[instance.host][d] -= amount
+        left = room.get(instance.host)
+        if left is not None:
+            left[0] -= float(instance.vcpus)
+            left[1] -= float(instance.memory_mb)
     return room
 
 
@@ -320,7 +334,10 @@ def _anti_affinity_blockers(moves: Sequence[Move], cluster: Cluster) -> list[fro
 
 
 def _find_order(
-    moves: Sequence[Move], cluster: Cluster, chained: Mapping[int, int] | None = None
+    moves: Sequence[Move],
+    cluster: Cluster,
+    initial: Mapping[str, Sequence[float]],
+    chained: Mapping[int, int] | None = None,
 ) -> list[int]:
     """A sequence in which each move fits on arrival; safe moves are taken greedily,
     and a depth-first search with memory of dead ends handles moves that wait on
@@ -336,7 +353,7 @@ def _find_order(
         moves,
         _sizes(moves, cluster),
         blockers,
-        _initial_room(cluster),
+        {h: list(r) for h, r in initial.items()},
         outgoing=outgoing,
     )
     start.run_safe()
@@ -368,14 +385,17 @@ def _find_order(
 
 
 def _ordered_moves(
-    moves: Sequence[Move], changes: Sequence[HostChange], cluster: Cluster
+    moves: Sequence[Move],
+    changes: Sequence[HostChange],
+    cluster: Cluster,
+    initial: Mapping[str, Sequence[float]],
 ) -> tuple[tuple[Move, ...], dict[int, int], list[int]]:
     """The moves in a safe order; when none exists, moves caught in a cycle are split
     into two legs through a temporary host, one hop at a time, for as long as that
     leaves fewer moves stuck. Returns the moves (legs included), which second legs
     follow which first legs, and the order."""
     try:
-        return tuple(moves), {}, _find_order(moves, cluster)
+        return tuple(moves), {}, _find_order(moves, cluster, initial)
     except PlanningError as error:
         first = error
     current, chained, stuck = list(moves), dict[int, int](), first.moves
@@ -387,11 +407,15 @@ def _ordered_moves(
             if name in hopped:
                 continue
             i = next(k for k, m in enumerate(current) if m.instance == name)
-            for temp in _hop_hosts(current[i], current, changes, cluster):
+            for temp in _hop_hosts(current[i], changes, cluster, initial):
                 tried_hosts.add(temp)
                 trial, trial_chained = _split(current, chained, i, temp)
                 try:
-                    return tuple(trial), trial_chained, _find_order(trial, cluster, trial_chained)
+                    return (
+                        tuple(trial),
+                        trial_chained,
+                        _find_order(trial, cluster, initial, trial_chained),
+                    )
                 except PlanningError as error:
                     if best is None or len(error.moves) < len(best[2]):
                         best = (trial, trial_chained, error.moves)
@@ -408,7 +432,10 @@ def _ordered_moves(
 
 
 def _hop_hosts(
-    move: Move, moves: Sequence[Move], changes: Sequence[HostChange], cluster: Cluster
+    move: Move,
+    changes: Sequence[HostChange],
+    cluster: Cluster,
+    room: Mapping[str, Sequence[float]],
 ) -> list[str]:
     """Hosts that may hold `move`'s instance for a while: enabled, untouched by host
     changes, not an end of the move, big enough; the roomiest first."""
@@ -417,7 +444,6 @@ def _hop_hosts(
         return []
     changed = {c.host for c in changes}
     size = usage(instance)
-    room = _initial_room(cluster)
     found: list[tuple[float, str]] = []
     for name, host in cluster.hosts.items():
         if name in (move.source, move.destination) or name in changed:
@@ -604,6 +630,7 @@ def _link_moves(
     moves: Sequence[Move],
     cluster: Cluster,
     chained: Mapping[int, int],
+    initial: Mapping[str, Sequence[float]],
 ) -> None:
     """Create the move nodes and their parents by a ledger of room: each arrival takes
     room that was free from the start or freed by specific departures, and depends on
@@ -632,7 +659,7 @@ def _link_moves(
     chunks: dict[tuple[str, int], list[_Chunk]] = {}
     debt: dict[tuple[str, int], float] = {}
     debt_payers: dict[tuple[str, int], set[int]] = {}
-    for host, room in _initial_room(cluster).items():
+    for host, room in initial.items():
         for d, amount in enumerate(room):
             chunks[(host, d)] = [_Chunk(None, amount)] if amount > 0 else []
             debt[(host, d)] = -amount if amount < 0 else 0.0

@@ -10,6 +10,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+# A test dependency (the `libvirt` extra): missing, the module fails to import, loudly.
+import libvirt  # noqa: F401
 import pytest
 
 from fakes.repositories import MemoryRepositories
@@ -19,7 +21,6 @@ from opendrs.domain.errors import DriverError
 from opendrs.domain.host import Host, HostState
 from opendrs.domain.ports import OperationState
 
-pytest.importorskip("libvirt")
 FIXTURES = Path(__file__).parent / "fixtures"
 TEST_HOSTS = {
     "src": f"test://{FIXTURES / 'actions_src.xml'}",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+# A test dependency (the `openstack` extra): missing, the module fails to import, loudly.
+import openstack  # noqa: F401
 import pytest
 
 from fakes.nova_replay import FIXTURES, nova_replay, sdk_connection
@@ -13,7 +15,6 @@ from opendrs.domain.errors import DriverError
 from opendrs.domain.host import HostState
 from opendrs.domain.ports import OperationState
 
-pytest.importorskip("openstack")
 # The SDK warns about its own deprecations; they say nothing about this driver.
 pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
 

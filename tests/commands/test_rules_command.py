@@ -40,3 +40,17 @@ def test_rules_check_names_the_line(tmp_path: Path) -> None:
     assert f"{bad} line 2: rules.0.threshold" in result.output
     ok = CliRunner().invoke(rules, ["check", str(EXAMPLES / "watermarks.yaml")])
     assert ok.exit_code == 0 and "4 rule(s) OK" in ok.output
+
+
+def test_group_and_pattern_examples_check_and_test() -> None:
+    files = [str(EXAMPLES / n) for n in ("watermarks.yaml", "aggregates.yaml", "incidents.yaml")]
+    ok = CliRunner().invoke(rules, ["check", *files])
+    assert ok.exit_code == 0 and "6 rule(s) OK in 3 file(s)" in ok.output, ok.output
+    alone = CliRunner().invoke(rules, ["check", files[2]])
+    assert alone.exit_code == 2
+    assert "incidents.yaml line 5: followed_by.first.rule" in alone.output
+    assert "no known rule 'host_low_free_ram'" in alone.output
+    tests = [str(EXAMPLES / n) for n in ("aggregates.test.yaml", "incidents.test.yaml")]
+    result = CliRunner().invoke(rules, ["test", *tests])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1] == "7 passed, 0 failed"

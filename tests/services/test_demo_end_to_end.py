@@ -60,7 +60,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_an_overload_is_detected_planned_and_relieved(finished_run) -> None:
-    system, run, summary, relieved = finished_run
+    system, _, summary, relieved = finished_run
     assert summary.overloaded_host_steps > 0
     assert summary.agent_alarms_fired >= 1
     assert summary.alarms_fired >= 1

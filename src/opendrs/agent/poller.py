@@ -14,6 +14,7 @@ from opendrs.agent.meters import host_rows, instance_rows
 from opendrs.agent.pipeline import InstanceEntry, PluginPipeline
 from opendrs.agent.plugin import PollResult
 from opendrs.agent.rates import RateTable
+from opendrs.agent.sweep import PollSweep
 from opendrs.domain.clock import Clock
 from opendrs.domain.counters import HostCounters, InstanceCounters
 from opendrs.domain.ports import StatsSource
@@ -38,6 +39,7 @@ class Agent:
         self.pipeline = pipeline
         self._clock = clock
         self.rates = rates if rates is not None else RateTable()
+        self._sweep = PollSweep()
         self.polls = 0
         self.failures: Counter[str] = Counter()
         # held for a whole poll: a reload swaps the pipeline between two polls
@@ -61,7 +63,17 @@ class Agent:
             instances = None
             self._failed("instance_counters", f"instance list of {self.host}: {exc}", errors)
         extend = rows.extend
-        for counters in instances or []:
+        swept = self._sweep.rows(instances, self.rates, self.host) if instances else None
+        if swept is not None:
+            found_rows, found_entries, changed = swept
+            extend(found_rows)
+            entries = found_entries  # type: ignore[assignment]
+            by_name = {c.instance: c for c in instances or ()}
+            if changed:
+                self._forget_gone(set(by_name))
+        else:
+            self._sweep.forget()  # the table moves on without it this poll
+        for counters in instances if swept is None and instances else []:
             try:
                 found = instance_rows(counters, self.rates, self.host)
             except Exception as exc:
@@ -71,7 +83,7 @@ class Agent:
             by_name[counters.instance] = counters
             for group in found.values():
                 extend(group)
-        if instances is not None:
+        if instances is not None and swept is None:
             self._forget_gone({c.instance for c in instances})
         self._driver_errors(errors)
 

@@ -3,6 +3,11 @@ a first observation or a decrease gives no rate, never a negative one."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import numpy.typing as npt
+
 NS_PER_SECOND = 1e9
 
 
@@ -38,6 +43,26 @@ class RateTable:
             self.resets += 1
             return None
         return (value - before) / elapsed
+
+    def observations(
+        self, keys: Iterable[tuple[str, str, str]]
+    ) -> list[tuple[float, float] | None]:
+        """The last (value, time) of each (entity, meter, series), None if unseen."""
+        get = self._last.get
+        return [get(key) for key in keys]
+
+    def record(
+        self,
+        keys: Sequence[tuple[str, str, str]],
+        values: npt.NDArray[np.float64],
+        times: npt.NDArray[np.float64],
+        *,
+        resets: int = 0,
+    ) -> None:
+        """Record many observations at once (whose rates the caller worked out the
+        way `rate` does), with the counter resets among them."""
+        self._last.update(zip(keys, zip(values.tolist(), times.tolist(), strict=True), strict=True))
+        self.resets += resets
 
     def forget(self, entity: str) -> None:
         """Drop every counter of `entity` (it left this host)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from opendrs.applier import actions
 from opendrs.applier.policy import ApplierPolicy
@@ -58,12 +58,18 @@ class _Load:
         self.recent_mb += _memory_mb(action)
 
     def add_plan(self, plan: ActionPlan) -> None:
+        since, sources, destinations = self.since, self.sources, self.destinations
         for action in plan.actions:
             if action.type != ActionType.MIGRATE:
                 continue
             if action.state == ActionState.ONGOING:
-                self.add(action)
-            if action.started_at is not None and action.started_at >= self.since:
+                # Inlined `add`: this runs for every migration of every running plan.
+                source = action.parameters.get("source")
+                destination = action.parameters.get("destination")
+                sources["" if source is None else str(source)] += 1
+                destinations["" if destination is None else str(destination)] += 1
+                self.total += 1
+            if action.started_at is not None and action.started_at >= since:
                 self.recent_mb += _memory_mb(action)
 
     def allows(self, action: Action, limits: PlanLimits) -> bool:
@@ -246,11 +252,23 @@ class PlanExecutor:
 
     def _start_ready(self, plan: ActionPlan) -> ActionPlan:
         limits = plan.limits.tightest(self._limits)
-        load = _Load(since=self._clock.now() - _BUDGET_WINDOW)
-        for other in self._active_plans():
-            if other.id != plan.id:
-                load.add_plan(other)
-        load.add_plan(plan)
+        since = self._clock.now() - _BUDGET_WINDOW
+        before = plan
+        # The load of the running plans is read only when a migration is ready to
+        # start (often none is, e.g. when a round only settled what was in flight),
+        # and then as it stood when the round began.
+        loaded: _Load | None = None
+
+        def load_now() -> _Load:
+            nonlocal loaded
+            if loaded is None:
+                loaded = _Load(since=since)
+                for other in self._active_plans():
+                    if other.id != before.id:
+                        loaded.add_plan(other)
+                loaded.add_plan(before)
+            return loaded
+
         progressed = True
         while progressed:
             progressed = False
@@ -270,11 +288,12 @@ class PlanExecutor:
                     continue
                 if any(p.state != ActionState.SUCCEEDED for p in parents):
                     continue
-                if action.type == ActionType.MIGRATE and not load.allows(action, limits):
+                if action.type == ActionType.MIGRATE and not load_now().allows(action, limits):
                     continue
                 plan = self._run(plan, action)
                 by_id = {a.id: a for a in plan.actions}
                 if action.type == ActionType.MIGRATE:
+                    load = load_now()
                     if by_id[action_id].state == ActionState.ONGOING:
                         load.add_started(action)
                     else:
@@ -289,20 +308,17 @@ class PlanExecutor:
 
     def _apply(self, plan: ActionPlan, action: Action, result: actions.Outcome) -> ActionPlan:
         if result.restart:
-            marked = replace(
-                action,
-                parameters={**action.parameters, actions.RESTARTED: True},
-                message=result.message,
+            marked = action.with_parameters(
+                {**action.parameters, actions.RESTARTED: True}, result.message
             )
             plan = self._journal(plan, marked, transition=False)
             action, result = marked, actions.launch(self._driver, marked)
         if result.state is None:
             known = action.parameters.get(actions.OPERATION_ID)
             if result.operation_id and result.operation_id != known:
-                started = replace(
-                    action,
-                    parameters={**action.parameters, actions.OPERATION_ID: result.operation_id},
-                    message=result.message,
+                started = action.with_parameters(
+                    {**action.parameters, actions.OPERATION_ID: result.operation_id},
+                    result.message,
                 )
                 plan = self._journal(plan, started, transition=False)
             return plan
@@ -311,15 +327,13 @@ class PlanExecutor:
             retry = self._policy.retry
             if tried < retry.attempts:
                 when = self._clock.now() + retry.delay(tried)
-                waiting = replace(
-                    action,
-                    parameters={
+                waiting = action.with_parameters(
+                    {
                         **action.parameters,
                         actions.ATTEMPTS: tried + 1,
                         actions.RETRY_AT: when,
                     },
-                    message=f"{result.message}; attempt {tried + 1} of {retry.attempts} "
-                    f"at {when:g}",
+                    f"{result.message}; attempt {tried + 1} of {retry.attempts} at {when:g}",
                 )
                 return self._journal(plan, waiting, transition=False)
         finished = action.moved_to(result.state, self._clock.now(), result.message)
@@ -364,7 +378,7 @@ class PlanExecutor:
 
     def _journal(self, plan: ActionPlan, action: Action, *, transition: bool = True) -> ActionPlan:
         if action.plan_id != plan.id:
-            action = replace(action, plan_id=plan.id)
+            action = action.in_plan(plan.id)
         self._plans.journal_action(action)
         plan = plan.with_action(action)
         if transition:

@@ -1,7 +1,8 @@
 """The rule engine: routes samples to the rules that select their series, keeps
-one alarm state machine per (rule, series), applies missing-data policies as
-time passes, and reports the transitions, the events and the webhook calls that
-rule actions produce. It is pure: the caller records, publishes and sends."""
+one alarm state machine per (rule, series) (per group for group rules, per key
+for followed_by patterns), applies missing-data policies as time passes, and
+reports the transitions, the events and the webhook calls that rule actions
+produce. It is pure: the caller records, publishes and sends."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from opendrs.cep.machine import Stepper, Track
+from opendrs.cep.group import Member, drop_silent, group_labels, group_name, group_value
+from opendrs.cep.machine import Stepper, Track, shape_of
+from opendrs.cep.pattern import Matcher, Occurrence, Role, check_references
 from opendrs.cep.rule import ActionKind, RuleAction, ThresholdRule
 from opendrs.cep.series import series_labels, series_name
-from opendrs.domain.alarm import Alarm, AlarmTransition
+from opendrs.cep.window import Window
+from opendrs.domain.alarm import Alarm, AlarmState, AlarmTransition
 from opendrs.domain.errors import InvalidInput
 from opendrs.domain.event import Event
 from opendrs.domain.sample import EntityKind, Sample
@@ -23,6 +27,8 @@ EVENT_SOURCE = "opendrs.cep"
 
 SeriesKey = tuple[tuple[str, str], ...]
 TrackKey = tuple[str, SeriesKey]
+# (time, role, pattern rule, labels, value, what happened): one input of a pattern.
+Happening = tuple[float, Role, ThresholdRule, Mapping[str, str], float | None, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +66,10 @@ class CepEngine:
         self._steppers: dict[str, Stepper] = {}
         # Rules are indexed by meter so a sample only meets the rules that read it.
         self._by_meter: dict[str, tuple[ThresholdRule, ...]] = {}
+        # followed_by rules, by the meter or the rule their halves listen to.
+        self._matchers: dict[str, Matcher] = {}
+        self._pattern_meters: dict[str, tuple[tuple[ThresholdRule, Role], ...]] = {}
+        self._pattern_rules: dict[str, tuple[tuple[ThresholdRule, Role], ...]] = {}
         self._tracks: dict[TrackKey, Track] = {}
         self._removed: list[tuple[str, str]] = []  # (rule, entity) forgotten since `changes`
         self.set_rules(rules)
@@ -77,13 +87,24 @@ class CepEngine:
             if rule.name in by_name:
                 raise InvalidInput(f"duplicate rule name {rule.name!r}", field="rules")
             by_name[rule.name] = rule
+        check_references(by_name.values())
         by_meter: dict[str, list[ThresholdRule]] = {}
+        pattern_meters: dict[str, list[tuple[ThresholdRule, Role]]] = {}
+        pattern_rules: dict[str, list[tuple[ThresholdRule, Role]]] = {}
         for rule in by_name.values():
-            by_meter.setdefault(rule.meter, []).append(rule)
+            pattern = rule.followed_by
+            if pattern is None:
+                by_meter.setdefault(rule.meter, []).append(rule)
+                continue
+            for role, occurrence in ((Role.FIRST, pattern.first), (Role.THEN, pattern.then)):
+                if occurrence.rule:
+                    pattern_rules.setdefault(occurrence.rule, []).append((rule, role))
+                else:
+                    pattern_meters.setdefault(occurrence.meter, []).append((rule, role))
         kept: dict[TrackKey, Track] = {}
         for key, track in self._tracks.items():
             kept_rule = by_name.get(key[0])
-            if kept_rule is not None and kept_rule.selects(track.labels):
+            if kept_rule is not None and _fits(kept_rule, track):
                 if kept_rule is not self._rules.get(key[0]):
                     track.adapt(kept_rule)
                 kept[key] = track
@@ -91,7 +112,14 @@ class CepEngine:
                 self._removed.append((key[0], track.alarm.entity))
         self._rules = by_name
         self._steppers = {name: Stepper(rule) for name, rule in by_name.items()}
+        self._matchers = {
+            name: Matcher(stepper)
+            for name, stepper in self._steppers.items()
+            if stepper.rule.followed_by is not None
+        }
         self._by_meter = {meter: tuple(group) for meter, group in by_meter.items()}
+        self._pattern_meters = {m: tuple(found) for m, found in pattern_meters.items()}
+        self._pattern_rules = {r: tuple(found) for r, found in pattern_rules.items()}
         self._tracks = kept
 
     def states(self) -> list[Alarm]:
@@ -102,18 +130,33 @@ class CepEngine:
 
     def process(self, samples: Iterable[Sample]) -> CepOutput:
         transitions: list[AlarmTransition] = []
+        happenings: list[Happening] = []
+        groups: dict[TrackKey, float] = {}  # touched groups, evaluated once per batch
         ignored = 0
         for sample in samples:
-            rules = self._by_meter.get(sample.meter)
-            if not rules:
+            rules = self._by_meter.get(sample.meter, ())
+            listeners = self._pattern_meters.get(sample.meter, ())
+            if not rules and not listeners:
                 continue
             if not math.isfinite(sample.value):
-                ignored += len(rules)
+                ignored += len(rules) + len(listeners)
                 continue
             labels = series_labels(sample)
             series = key_of(labels)
+            for pattern_rule, role in listeners:
+                half = _half(pattern_rule, role)
+                if half.met_by(labels, sample.value):
+                    what = f"{sample.meter} {sample.value:g} on {series_name(labels)}"
+                    happenings.append((sample.time, role, pattern_rule, labels, sample.value, what))
             for rule in rules:
                 if rule.selector and not rule.selects(labels):
+                    continue
+                if rule.group_by:
+                    group = self._observe_member(rule, labels, sample)
+                    if group is None:
+                        ignored += 1
+                    elif group:
+                        groups[group] = max(groups.get(group, sample.time), sample.time)
                     continue
                 track = self._track(rule, series, labels)
                 if sample.time <= track.last_time:
@@ -122,6 +165,9 @@ class CepEngine:
                 transitions.extend(
                     self._steppers[rule.name].observe(track, sample.time, sample.value)
                 )
+        for key, time in sorted(groups.items()):
+            transitions.extend(self._judge_group(key, time))
+        transitions.extend(self._follow(transitions, happenings))
         return self._output(transitions, ignored)
 
     def end_series(self, meter: str, labels: Mapping[str, str], time: float) -> None:
@@ -129,6 +175,9 @@ class CepEngine:
         policies apply from then on, at the next `advance`)."""
         series = key_of(labels)
         for rule in self._by_meter.get(meter, ()):
+            if rule.group_by:
+                self._end_member(rule, labels, time)
+                continue
             track = self._tracks.get((rule.name, series))
             if track is not None and time > track.last_time:
                 self._steppers[rule.name].end(track, time)
@@ -137,10 +186,23 @@ class CepEngine:
         """Let time pass: silent series meet their missing-data policy and flapping
         alarms that have calmed down settle."""
         transitions: list[AlarmTransition] = []
-        for (name, _), track in sorted(self._tracks.items()):
+        idle: list[TrackKey] = []
+        for key, track in sorted(self._tracks.items()):
+            name = key[0]
+            matcher = self._matchers.get(name)
+            if matcher is not None:
+                transitions.extend(matcher.advance(track, now))
+                if matcher.idle(track):
+                    idle.append(key)
+                continue
             if now < track.last_time:
                 continue
+            if self._rules[name].group_by:
+                transitions.extend(self._drop_members(key, track, now))
             transitions.extend(self._steppers[name].absent(track, now))
+        for key in idle:
+            self._removed.append((key[0], self._tracks.pop(key).alarm.entity))
+        transitions.extend(self._follow(transitions, []))
         return self._output(transitions, 0)
 
     def retire(self, entity: str, time: float) -> CepOutput:
@@ -149,16 +211,28 @@ class CepEngine:
         transitions: list[AlarmTransition] = []
         for key in sorted(self._tracks):
             track = self._tracks[key]
-            labels = track.labels
-            if entity not in (labels.get("instance"), labels.get("volume")) and not (
-                labels.get("host") == entity and "instance" not in labels and "volume" not in labels
-            ):
+            if track.members:
+                gone = [n for n, m in track.members.items() if _names(m.labels, entity)]
+                for name in gone:
+                    del track.members[name]
+                if gone:
+                    track.dirty = True
+                if gone and track.members:
+                    rule = self._rules[key[0]]
+                    when = max(time, track.last_time)
+                    value = group_value(rule, track.members)
+                    transitions.extend(self._steppers[key[0]].judge(track, when, value))
+                    continue
+                if not gone and not _names(track.labels, entity):
+                    continue
+            elif not _names(track.labels, entity):
                 continue
             transitions.extend(
                 self._steppers[key[0]].retire(track, time, f"{entity} was deleted: alarm retired")
             )
             del self._tracks[key]
             self._removed.append((key[0], track.alarm.entity))
+        transitions.extend(self._follow(transitions, []))
         return self._output(transitions, 0)
 
     # --- persistence ------------------------------------------------------
@@ -206,7 +280,7 @@ class CepEngine:
                 raise InvalidInput(
                     f"unreadable saved alarm state: {exc!r}", source="cep state", field=rule.name
                 ) from exc
-            if not rule.selects(track.labels) or (keep is not None and not keep(track.labels)):
+            if not _fits(rule, track) or (keep is not None and not keep(track.labels)):
                 continue
             key = (rule.name, key_of(track.labels))
             if key in self._tracks:
@@ -223,6 +297,105 @@ class CepEngine:
         if track is None:
             track = self._tracks[key] = Track.new(rule, series_name(labels), labels)
         return track
+
+    def _observe_member(
+        self, rule: ThresholdRule, labels: dict[str, str], sample: Sample
+    ) -> TrackKey | tuple[()] | None:
+        """Update a group's member; its group's key, () when the series is in no
+        group, None when the sample is not newer than the member's last."""
+        found = group_labels(rule, labels)
+        if found is None:
+            return ()
+        key = (rule.name, key_of(found))
+        track = self._tracks.get(key)
+        if track is None:
+            track = self._tracks[key] = Track.new(rule, group_name(found), found)
+        name = series_name(labels)
+        member = track.members.get(name)
+        if member is None:
+            member = track.members[name] = Member(labels, Window(rule.window))
+        if sample.time <= member.last_time:
+            return None
+        member.observe(rule, sample.time, sample.value)
+        track.last_time = max(track.last_time, sample.time)
+        track.stale_at = None
+        track.dirty = True
+        return key
+
+    def _judge_group(self, key: TrackKey, time: float) -> list[AlarmTransition]:
+        track = self._tracks[key]
+        rule = self._rules[key[0]]
+        drop_silent(rule, track.members, time)
+        return self._steppers[key[0]].judge(track, time, group_value(rule, track.members))
+
+    def _drop_members(self, key: TrackKey, track: Track, now: float) -> list[AlarmTransition]:
+        """Members silent past `missing.after` leave; the rest are judged again."""
+        rule = self._rules[key[0]]
+        left = drop_silent(rule, track.members, now)
+        if left is None:
+            return []
+        track.dirty = True
+        if not track.members:
+            return []
+        when = max(left, track.last_time)
+        return self._steppers[key[0]].judge(track, when, group_value(rule, track.members))
+
+    def _end_member(self, rule: ThresholdRule, labels: Mapping[str, str], time: float) -> None:
+        found = group_labels(rule, labels)
+        track = None if found is None else self._tracks.get((rule.name, key_of(found)))
+        if track is None:
+            return
+        member = track.members.get(series_name(labels))
+        if member is None or time <= member.last_time:
+            return
+        member.stale_at = time
+        track.dirty = True
+        if all(m.stale_at is not None for m in track.members.values()):
+            self._steppers[rule.name].end(track, time)
+
+    def _follow(
+        self, transitions: list[AlarmTransition], happenings: list[Happening]
+    ) -> list[AlarmTransition]:
+        """Feed patterns what happened, in time order: alarms of the rules they
+        name (firing, or no longer firing) and samples meeting their conditions."""
+        if not self._matchers:
+            return []
+        for t in transitions:
+            for pattern_rule, role in self._pattern_rules.get(t.rule, ()):
+                what = f"alarm {t.rule} on {t.entity}"
+                if t.current == AlarmState.ALARM:
+                    happenings.append((t.time, role, pattern_rule, t.labels, t.value, what))
+                elif t.previous == AlarmState.ALARM and role == Role.FIRST:
+                    happenings.append((t.time, Role.CLEARED, pattern_rule, t.labels, t.value, what))
+        out: list[AlarmTransition] = []
+        for time, role, rule, labels, value, what in sorted(happenings, key=lambda h: (h[0], h[1])):
+            pattern = rule.followed_by
+            found = None if pattern is None else pattern.key(labels)
+            if pattern is None or found is None:
+                continue
+            matcher = self._matchers[rule.name]
+            key = (rule.name, key_of(found))
+            track = self._tracks.get(key)
+            if role == Role.FIRST:
+                if track is None:
+                    track = self._tracks[key] = Track.new(rule, series_name(found), found)
+                matcher.first(track, time)
+            elif track is None:
+                continue
+            elif role == Role.THEN:
+                out.extend(matcher.then(track, time, value, what))
+            elif not self._still_firing(pattern.first.rule, found):
+                out.extend(matcher.first_cleared(track, time))
+        return out
+
+    def _still_firing(self, rule: str, key: Mapping[str, str]) -> bool:
+        """Whether an alarm of `rule` with these label values fires underneath."""
+        for (name, _), track in self._tracks.items():
+            if name != rule or track.base != AlarmState.ALARM:
+                continue
+            if all(track.alarm.labels.get(k) == v for k, v in key.items()):
+                return True
+        return False
 
     def _output(self, transitions: list[AlarmTransition], ignored: int) -> CepOutput:
         events: list[Event] = []
@@ -249,6 +422,33 @@ class CepEngine:
         return CepOutput(
             tuple(transitions), tuple(events), tuple(log_lines), ignored, tuple(deliveries)
         )
+
+
+def _fits(rule: ThresholdRule, track: Track) -> bool:
+    """Whether a track can stay with (an edit of) its rule: same kind of key,
+    and for a single-series rule, a series it still selects."""
+    shape = shape_of(rule)
+    if shape != track.shape:
+        return False
+    if rule.followed_by is not None:
+        return set(track.labels) == set(rule.followed_by.on)
+    if rule.group_by:
+        return set(track.labels) == set(rule.group_by)
+    return rule.selects(track.labels)
+
+
+def _names(labels: Mapping[str, str], entity: str) -> bool:
+    """Whether a series' labels are about `entity` (itself, not a host's guest)."""
+    if entity in (labels.get("instance"), labels.get("volume")):
+        return True
+    return labels.get("host") == entity and "instance" not in labels and "volume" not in labels
+
+
+def _half(rule: ThresholdRule, role: Role) -> Occurrence:
+    pattern = rule.followed_by
+    if pattern is None:
+        raise InvalidInput(f"rule {rule.name!r} has no followed_by", field="rules")
+    return pattern.first if role == Role.FIRST else pattern.then
 
 
 def scope_host(sample: Sample) -> str:

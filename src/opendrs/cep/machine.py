@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from opendrs.cep.group import Member
 from opendrs.cep.rule import MissingPolicy, ThresholdRule
 from opendrs.cep.window import Window
 from opendrs.domain.alarm import Alarm, AlarmState, AlarmTransition
@@ -41,6 +42,14 @@ class Track:
     announced: AlarmState = AlarmState.OK
     stale_at: float | None = None
     dirty: bool = True
+    # A group rule's members by series name (see cep/group.py).
+    members: dict[str, Member] = field(default_factory=dict)
+    # A followed_by rule's pending `first` and latest `then` (see cep/pattern.py).
+    first_at: float | None = None
+    then_at: float | None = None
+    # What kind of key the track is for (see `shape_of`): a rule edited into
+    # another kind does not inherit the old tracks.
+    shape: str = ""
 
     @classmethod
     def new(cls, rule: ThresholdRule, entity: str, labels: dict[str, str]) -> Track:
@@ -50,7 +59,7 @@ class Track:
             severity=rule.severity,
             labels={**labels, **rule.labels},
         )
-        track = cls(alarm=alarm, labels=labels, window=Window(rule.window))
+        track = cls(alarm=alarm, labels=labels, window=Window(rule.window), shape=shape_of(rule))
         track.recent = deque(maxlen=rule.n_of_m[1] if rule.n_of_m else 1)
         return track
 
@@ -62,6 +71,12 @@ class Track:
             self.window.points = kept
             if kept:
                 self.window.expire(kept[-1][0])
+            for member in self.members.values():
+                points = member.window.points
+                member.window = Window(rule.window)
+                member.window.points = points
+                if points:
+                    member.window.expire(points[-1][0])
         size = rule.n_of_m[1] if rule.n_of_m else 1
         if self.recent.maxlen != size:
             self.recent = deque(self.recent, maxlen=size)
@@ -90,6 +105,14 @@ class Track:
             "announced": self.announced.value,
             "stale_at": self.stale_at,
             "window": [list(p) for p in self.window.points],
+            **(
+                {"members": {n: m.snapshot() for n, m in self.members.items()}}
+                if self.members
+                else {}
+            ),
+            **({"shape": self.shape} if self.shape else {}),
+            **({"first_at": self.first_at} if self.first_at is not None else {}),
+            **({"then_at": self.then_at} if self.then_at is not None else {}),
         }
 
     @classmethod
@@ -116,8 +139,22 @@ class Track:
         track.stale_at = _opt_float(saved.get("stale_at"))
         for t, v in saved.get("window", []):
             track.window.points.append((float(t), float(v)))
+        for name, member in saved.get("members", {}).items():
+            track.members[str(name)] = Member.restore(rule, member)
+        track.first_at = _opt_float(saved.get("first_at"))
+        track.then_at = _opt_float(saved.get("then_at"))
+        track.shape = str(saved.get("shape", ""))
         track.dirty = False
         return track
+
+
+def shape_of(rule: ThresholdRule) -> str:
+    """`group:aggregate`, `followed_by:host`, or empty for a rule on single series."""
+    if rule.followed_by is not None:
+        return "followed_by:" + ",".join(rule.followed_by.on)
+    if rule.group_by:
+        return "group:" + ",".join(rule.group_by)
+    return ""
 
 
 def _opt_float(value: Any) -> float | None:
@@ -138,7 +175,11 @@ class Stepper:
         track.last_time = time
         track.stale_at = None
         track.window.add(time, value)
-        aggregated = track.window.reduce(rule.aggregate)
+        return self.judge(track, time, track.window.reduce(rule.aggregate))
+
+    def judge(self, track: Track, time: float, aggregated: float | None) -> list[AlarmTransition]:
+        """Evaluate an aggregated value (a group's comes from its members)."""
+        rule = self.rule
         if aggregated is None:
             return self.settle(track, time)
         seen = aggregated * rule.scale
@@ -196,6 +237,18 @@ class Stepper:
         reason = f"settled after flapping: {base.value} for {flapping.within:g}s"
         track.flips.clear()
         return [self._show(track, base, when, track.alarm.value, reason, {}, held=held)]
+
+    def move(
+        self,
+        track: Track,
+        wanted: AlarmState,
+        time: float,
+        value: float | None,
+        reason: str,
+        details: dict[str, Any],
+    ) -> list[AlarmTransition]:
+        """Put the track in `wanted` (a pattern decides it), flapping applying."""
+        return self._move(track, wanted, time, value, reason, details)
 
     # --- the machine ------------------------------------------------------
 
@@ -292,7 +345,9 @@ class Stepper:
         return {
             "aggregate": rule.aggregate.value,
             "window": rule.window,
-            "values": track.window.values()[-32:],
+            "values": track.window.values()[-32:]
+            if not track.members
+            else {n: m.value for n, m in sorted(track.members.items())[:32]},
             "seen": seen,
             "op": rule.op.value,
             "threshold": rule.threshold,

@@ -12,10 +12,13 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opendrs.domain.alarm import AlarmState, Severity
 from opendrs.domain.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from opendrs.cep.pattern import FollowedBy
 
 
 class Op(StrEnum):
@@ -35,6 +38,12 @@ _COMPARE: dict[Op, Callable[[float, float], bool]] = {
     Op.EQ: operator.eq,
     Op.NE: operator.ne,
 }
+
+
+def compare(op: Op, value: float, threshold: float) -> bool:
+    """`value op threshold`."""
+    return _COMPARE[op](value, threshold)
+
 
 # Hysteresis needs a direction: "back below" or "back above" has no meaning for == and !=.
 _UPWARD = frozenset({Op.GT, Op.GE})
@@ -158,7 +167,12 @@ class ThresholdRule:
     first held) or on `n` of the last `m` samples (`n_of_m`; `for_samples=N` is
     N of N). Once firing, it clears when `aggregate op clear_threshold` (the
     threshold when unset) has stopped holding for `clear_for` seconds and
-    `clear_samples` samples."""
+    `clear_samples` samples.
+
+    With `group_by` the rule is about groups of series instead (see
+    `cep/group.py`): each member's `aggregate` is reduced by `group_aggregate`
+    and the alarm's key is the group's labels. With `followed_by` it is a
+    pattern (see `cep/pattern.py`): `meter`, `op` and `threshold` are unused."""
 
     name: str
     meter: str
@@ -180,15 +194,20 @@ class ThresholdRule:
     flapping: Flapping | None = None
     annotations: Mapping[str, str] = field(default_factory=dict)
     scale: float = 1.0
+    group_by: tuple[str, ...] = ()
+    group_aggregate: Aggregate = Aggregate.MEAN
+    followed_by: FollowedBy | None = None
     version: str = ""
 
     def __post_init__(self) -> None:
         where = f"rule {self.name!r}" if self.name else "rule"
         if not self.name:
             raise InvalidInput("a rule needs a name", source=where, field="name")
-        if not self.meter:
+        if not self.meter and self.followed_by is None:
             raise InvalidInput("a rule needs a meter", source=where, field="meter")
         self._coerce(where)
+        self._check_group(where)
+        self._check_pattern(where)
         if not math.isfinite(self.threshold):
             raise InvalidInput("threshold must be a finite number", source=where, field="threshold")
         if self.for_samples < 1:
@@ -211,7 +230,12 @@ class ThresholdRule:
             object.__setattr__(self, "version", self._fingerprint())
 
     def _coerce(self, where: str) -> None:
-        for name, kind in (("op", Op), ("severity", Severity), ("aggregate", Aggregate)):
+        for name, kind in (
+            ("op", Op),
+            ("severity", Severity),
+            ("aggregate", Aggregate),
+            ("group_aggregate", Aggregate),
+        ):
             raw = getattr(self, name)
             try:
                 object.__setattr__(self, name, kind(raw))
@@ -225,6 +249,58 @@ class ThresholdRule:
         object.__setattr__(self, "labels", dict(self.labels))
         object.__setattr__(self, "selector", dict(self.selector))
         object.__setattr__(self, "annotations", dict(self.annotations))
+
+    def _check_group(self, where: str) -> None:
+        object.__setattr__(self, "group_by", tuple(self.group_by))
+        if not self.group_by:
+            return
+        if len(set(self.group_by)) != len(self.group_by) or not all(self.group_by):
+            raise InvalidInput(
+                f"group_by needs distinct, non-empty labels, got {list(self.group_by)}",
+                source=where,
+                field="group_by",
+            )
+        if self.group_aggregate in (Aggregate.RATE, Aggregate.LAST):
+            raise InvalidInput(
+                f"group_aggregate is one of mean, max, min, sum, count, not {self.group_aggregate}",
+                source=where,
+                field="group_aggregate",
+            )
+        if self.followed_by is not None:
+            raise InvalidInput(
+                "a rule has either group_by or followed_by, not both",
+                source=where,
+                field="group_by",
+            )
+
+    def _check_pattern(self, where: str) -> None:
+        pattern = self.followed_by
+        if pattern is None:
+            return
+        if self.for_seconds > 0 or self.n_of_m is not None or self.clear_threshold is not None:
+            raise InvalidInput(
+                "a followed_by rule fires on its pattern: for, n_of_m and clear_threshold "
+                "do not apply (use clear_for)",
+                source=where,
+                field="followed_by",
+            )
+        if self.missing.policy == MissingPolicy.BREACHING:
+            raise InvalidInput(
+                "missing: breaching does not apply to a followed_by rule",
+                source=where,
+                field="missing.policy",
+            )
+        if not pattern.first.rule and self.clear_for <= 0:
+            raise InvalidInput(
+                "a followed_by rule whose `first` is a meter condition needs clear_for > 0 "
+                "(nothing else would clear it)",
+                source=where,
+                field="clear_for",
+            )
+        if self.name in (pattern.first.rule, pattern.then.rule):
+            raise InvalidInput(
+                "a followed_by rule cannot follow itself", source=where, field="followed_by"
+            )
 
     def _check_for(self, where: str) -> None:
         if self.n_of_m is None:
@@ -293,6 +369,11 @@ class ThresholdRule:
             "labels": sorted(self.labels.items()),
             "scale": self.scale,
         }
+        # Added only when used, so the versions of existing rules stay what they were.
+        if self.group_by:
+            described["group"] = [list(self.group_by), self.group_aggregate.value]
+        if self.followed_by is not None:
+            described["followed_by"] = self.followed_by.describe()
         text = json.dumps(described, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -314,6 +395,16 @@ class ThresholdRule:
         return self.threshold if self.clear_threshold is None else self.clear_threshold
 
     def describe(self) -> str:
+        if self.followed_by is not None:
+            return self.followed_by.describe()
+        if self.group_by:
+            member = (
+                self.meter
+                if self.aggregate == Aggregate.LAST
+                else f"{self.aggregate}({self.meter})"
+            )
+            by = ",".join(self.group_by)
+            return f"{self.group_aggregate}({member}) by {by} {self.op} {self.threshold:g}"
         subject = (
             self.meter if self.aggregate == Aggregate.LAST else f"{self.aggregate}({self.meter})"
         )

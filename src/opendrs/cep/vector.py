@@ -6,7 +6,8 @@ busy cloud sends, with Python touched only for the transitions.
 Rules sharing a meter and a selector form a group whose per-(rule, series) state
 lives in (rules x series) arrays. Each series keeps its last `capacity` samples
 in a ring, so a window holds at most that many samples. Rules that need the
-scalar engine (flapping, breaching absence, rate) are refused with the reason."""
+scalar engine (flapping, breaching absence, rate, group_by, followed_by) are
+refused with the reason."""
 
 from __future__ import annotations
 
@@ -58,6 +59,10 @@ def check_vectorisable(rule: ThresholdRule) -> None:
         reasons.append("missing: breaching")
     if rule.aggregate == Aggregate.RATE:
         reasons.append("aggregate: rate")
+    if rule.group_by:
+        reasons.append("group_by")
+    if rule.followed_by is not None:
+        reasons.append("followed_by")
     if rule.n_of_m is not None and rule.n_of_m[1] > 64:
         reasons.append("n_of_m over 64 samples")
     if reasons:

@@ -41,6 +41,7 @@ from opendrs.rulefiles.schema import (
     RuleSpec,
     Spec,
     StateName,
+    check_pattern_references,
     load_rule_file,
     rules_from_specs,
 )
@@ -304,4 +305,5 @@ def _rules_of(path: Path, spec: TestFileSpec, node: yaml.Node | None) -> list[Th
     rules.extend(rules_from_specs(spec.rules, source=str(path), node=node, seen=seen))
     if not rules:
         raise InvalidInput("no rules: give rule_files or rules", source=str(path))
+    check_pattern_references(rules, seen)
     return rules

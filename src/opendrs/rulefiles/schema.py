@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from opendrs.cep.pattern import FollowedBy, Occurrence, check_references
 from opendrs.cep.rule import (
     ActionKind,
     Aggregate,
@@ -28,6 +29,7 @@ from opendrs.yamlfile import line_of, read_document, validate
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]*$")
 
 StateName = Literal["ok", "pending", "alarm", "no_data", "flapping"]
+OpName = Literal[">", ">=", "<", "<=", "==", "!="]
 
 
 class Spec(BaseModel):
@@ -56,14 +58,64 @@ class ActionSpec(Spec):
     when: list[StateName] = Field(default_factory=list)
 
 
+class OccurrenceSpec(Spec):
+    """Half of a followed_by: `{rule: NAME}` (or just `NAME`): that rule's alarm
+    fires; `{meter: M, selector: {...}, op: ">", threshold: 0}`: a sample meets it."""
+
+    rule: str = ""
+    meter: str = ""
+    selector: dict[str, str] = Field(default_factory=dict)
+    op: OpName = ">"
+    threshold: float = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_name(cls, value: Any) -> Any:
+        return {"rule": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> OccurrenceSpec:
+        if bool(self.rule) == bool(self.meter):
+            raise ValueError("give either `rule` (a rule's alarm) or `meter` (a condition)")
+        return self
+
+    def to_occurrence(self) -> Occurrence:
+        return Occurrence(self.rule, self.meter, self.selector, Op(self.op), self.threshold)
+
+
+class FollowedBySpec(Spec):
+    """`first` then `then` within `within`, joined on the `on` labels."""
+
+    first: OccurrenceSpec
+    then: OccurrenceSpec
+    within: Duration
+    on: list[str] = Field(min_length=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_on(cls, value: Any) -> Any:
+        # YAML 1.1 reads the bare key `on` as the boolean true.
+        if isinstance(value, dict) and True in value:
+            value = {("on" if k is True else k): v for k, v in value.items()}
+        return value
+
+    def to_pattern(self) -> FollowedBy:
+        return FollowedBy(
+            self.first.to_occurrence(), self.then.to_occurrence(), self.within, tuple(self.on)
+        )
+
+
 class RuleSpec(Spec):
     name: str
-    meter: str = Field(min_length=1)
+    meter: str = ""
     selector: dict[str, str] = Field(default_factory=dict)
     aggregate: Literal["last", "mean", "max", "min", "sum", "count", "rate"] = "last"
     window: Duration = 0.0
-    op: Literal[">", ">=", "<", "<=", "==", "!="]
-    threshold: float
+    op: OpName | None = None
+    threshold: float | None = None
+    group_by: list[str] = Field(default_factory=list)
+    group_aggregate: Literal["mean", "max", "min", "sum", "count"] = "mean"
+    followed_by: FollowedBySpec | None = None
     for_: Duration | None = Field(None, alias="for")
     n_of_m: tuple[int, int] | None = None
     clear_threshold: float | None = None
@@ -88,12 +140,27 @@ class RuleSpec(Spec):
             )
         return value
 
+    @model_validator(mode="after")
+    def _complete(self) -> RuleSpec:
+        if self.followed_by is not None:
+            unused = [f for f in ("meter", "op", "threshold", "group_by") if getattr(self, f)]
+            if unused:
+                raise ValueError(
+                    f"a followed_by rule takes its conditions from first/then: "
+                    f"remove {', '.join(unused)}"
+                )
+            return self
+        missing = [f for f in ("meter", "op", "threshold") if getattr(self, f) in (None, "")]
+        if missing:
+            raise ValueError(f"a rule needs {', '.join(missing)} (or a followed_by pattern)")
+        return self
+
     def to_rule(self) -> ThresholdRule:
         return ThresholdRule(
             name=self.name,
             meter=self.meter,
-            threshold=self.threshold,
-            op=Op(self.op),
+            threshold=self.threshold or 0.0,
+            op=Op(self.op or ">"),
             clear_threshold=self.clear_threshold,
             clear_samples=self.clear_samples,
             severity=Severity(self.severity),
@@ -111,6 +178,9 @@ class RuleSpec(Spec):
             else Flapping(self.flapping.transitions, self.flapping.within),
             annotations=self.annotations,
             scale=self.scale,
+            group_by=tuple(self.group_by),
+            group_aggregate=Aggregate(self.group_aggregate),
+            followed_by=None if self.followed_by is None else self.followed_by.to_pattern(),
         )
 
 
@@ -182,7 +252,18 @@ def load_rule_files(paths: list[Path]) -> list[ThresholdRule]:
     rules: list[ThresholdRule] = []
     for path in paths:
         rules.extend(load_rule_file(path, seen))
+    check_pattern_references(rules, seen)
     return rules
+
+
+def check_pattern_references(rules: list[ThresholdRule], seen: dict[str, str]) -> None:
+    """The rules a followed_by names exist (across all the files), reported at the
+    line of the pattern rule's name."""
+    try:
+        check_references(rules)
+    except InvalidInput as exc:
+        place = seen.get(exc.source.removeprefix("rule ").strip("'"), exc.source)
+        raise InvalidInput(exc.problem, source=place, field=exc.field) from exc
 
 
 _FIELD_ALIASES = {"for_seconds": "for", "type": "type"}

@@ -6,14 +6,18 @@ first, counted) and go out after the reconnection."""
 from __future__ import annotations
 
 import logging
+import math
 import select
 import socket
 from collections import deque
 from collections.abc import Sequence
+from operator import itemgetter
+
+import numpy as np
 
 from opendrs.agent.batch import SampleRow, rows_of
 from opendrs.agent.plugin import PollResult, QuietHooks
-from opendrs.agent.plugins.naming import PathNamer
+from opendrs.agent.plugins.naming import PathNamer, PollLayout
 from opendrs.config import GraphiteSettings
 from opendrs.domain.clock import Clock, WallClock
 from opendrs.domain.sample import Sample
@@ -21,6 +25,9 @@ from opendrs.domain.sample import Sample
 log = logging.getLogger(__name__)
 
 _CHUNK = 64 * 1024
+_VALUE = itemgetter(2)
+_TIME = itemgetter(5)
+_STAMP = "\x00"  # where the poll's timestamp goes: never in a safe path
 
 
 class GraphitePlugin(QuietHooks):
@@ -35,6 +42,7 @@ class GraphitePlugin(QuietHooks):
         self._namer = PathNamer(settings.prefix)
         self._meters = frozenset(settings.meters)
         self._socket: socket.socket | None = None
+        self._template: tuple[PollLayout, str] | None = None
         self._pending: deque[bytes] = deque()
         self._next_attempt = float("-inf")
         self.lines_sent = 0
@@ -51,25 +59,40 @@ class GraphitePlugin(QuietHooks):
         return self._lines(rows_of(samples))
 
     def _lines(self, rows: Sequence[SampleRow]) -> list[bytes]:
-        return [line.encode() for line in self._text(rows)]
+        return [line.encode() + b"\n" for line in self._text(rows).splitlines()]
 
-    def _text(self, rows: Sequence[SampleRow]) -> list[str]:
+    def _text(self, rows: Sequence[SampleRow]) -> str:
+        """The poll's lines, each ending in a newline."""
         meters = self._meters
         if meters:
             rows = [row for row in rows if row[0] in meters]
+        if not rows:
+            return ""
+        layout = self._namer.layout(rows)
+        times = np.fromiter(map(_TIME, rows), dtype=float, count=len(rows))
+        first = times[0]
+        values = tuple(map(_VALUE, rows))
+        if math.isfinite(first) and (times == first).all():
+            # one time for the poll (the usual case): one format over the lot
+            template = self._template
+            if template is None or template[0] is not layout:
+                template = self._template = (
+                    layout,
+                    "".join([f"{path} %.17g {_STAMP}\n" for path in layout.paths]),
+                )
+            return template[1].replace(_STAMP, str(int(first))) % values
         stamps: dict[float, int] = {}  # one poll has one or few times
         out: list[str] = []
         append = out.append
-        for path, row in zip(self._namer.paths_of(rows), rows, strict=True):
-            t = row[5]
+        for path, value, t in zip(layout.paths, values, times.tolist(), strict=True):
             stamp = stamps.get(t)
             if stamp is None:
                 stamp = stamps[t] = int(t)
-            append(f"{path} {row[2]:.17g} {stamp}\n")
-        return out
+            append(f"{path} {value:.17g} {stamp}\n")
+        return "".join(out)
 
     def on_poll_done(self, result: PollResult) -> None:
-        chunk = "".join(self._text(rows_of(result.samples))).encode()
+        chunk = self._text(rows_of(result.samples)).encode()
         if chunk:
             self._pending.append(chunk)
             self._bound()

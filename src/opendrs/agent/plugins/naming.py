@@ -5,7 +5,8 @@ safe for a path (no dots, blanks or protocol characters inside a part)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from operator import itemgetter
 
 from opendrs.bus.codec import SampleRow
 from opendrs.domain.sample import EntityKind, Sample
@@ -13,6 +14,8 @@ from opendrs.domain.sample import EntityKind, Sample
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
 _SERIES_LABELS = ("device", "interface")
 _PATHS_KEPT = 200_000
+# What a row's path depends on: meter, entity, kind and labels.
+_SHAPE = itemgetter(0, 1, 6, 8)
 
 
 def safe_part(text: str) -> str:
@@ -36,6 +39,18 @@ class PathNamer:
         # holds the labels object, so its id cannot be reused while it is here;
         # the agent keeps one labels object per device from poll to poll.
         self._paths: dict[tuple[str, str, int], tuple[Mapping[str, str], EntityKind, str]] = {}
+        self._layout: PollLayout | None = None
+
+    def layout(self, rows: Sequence[SampleRow]) -> PollLayout:
+        """The paths of `rows`, as one object that stays the same (the very same)
+        from poll to poll while the rows' series and their order do not change:
+        a plugin keeps what it derives from the paths on it."""
+        shape = _shape_of(rows)
+        last = self._layout
+        if last is not None and (last.shape is shape or last.shape == shape):
+            return last
+        layout = self._layout = PollLayout(shape, self.paths_of(rows))
+        return layout
 
     def path(self, sample: Sample) -> str:
         return self._path(sample.kind, sample.entity, sample.meter, sample.labels)
@@ -71,3 +86,28 @@ class PathNamer:
                         part = parts[value] = safe_part(value)
                     head = f"{head}.{part}"
         return head
+
+
+# The last poll's rows and their shape: the plugins of one poll (statsd, Graphite)
+# are handed the same rows object, and work its shape out once between them.
+_last_shape: tuple[Sequence[SampleRow], list[tuple[object, ...]]] | None = None
+
+
+def _shape_of(rows: Sequence[SampleRow]) -> list[tuple[object, ...]]:
+    global _last_shape
+    found = _last_shape  # one read: another thread may replace it meanwhile
+    if found is not None and found[0] is rows and len(found[1]) == len(rows):
+        return found[1]
+    shape = list(map(_SHAPE, rows))
+    _last_shape = (rows, shape)
+    return shape
+
+
+class PollLayout:
+    """The series of one poll's rows in order (`shape`) and their `paths`."""
+
+    __slots__ = ("paths", "shape")
+
+    def __init__(self, shape: list[tuple[object, ...]], paths: list[str]) -> None:
+        self.shape = shape
+        self.paths = paths

@@ -10,10 +10,15 @@ import logging
 import random
 import socket
 from collections.abc import Iterable, Sequence
+from itertools import compress
+from operator import itemgetter
+
+import numpy as np
+import numpy.typing as npt
 
 from opendrs.agent.batch import SampleRow, rows_of
 from opendrs.agent.plugin import PollResult, QuietHooks
-from opendrs.agent.plugins.naming import PathNamer
+from opendrs.agent.plugins.naming import PathNamer, PollLayout
 from opendrs.config import StatsdSettings
 from opendrs.domain.sample import Sample, SampleType
 
@@ -21,6 +26,42 @@ log = logging.getLogger(__name__)
 
 _CUMULATIVE = SampleType.CUMULATIVE
 _GAUGE = SampleType.GAUGE
+_VALUE = itemgetter(2)
+
+
+class _Plan:
+    """How to write a poll of one layout: a format per row (all of them joined in
+    `template`), where the gauges and counters are, and each counter's last value."""
+
+    __slots__ = (
+        "counters",
+        "formats",
+        "gauges",
+        "known",
+        "layout",
+        "paths",
+        "previous",
+        "template",
+        "usable",
+    )
+
+    def __init__(
+        self,
+        layout: PollLayout,
+        formats: list[str],
+        gauges: npt.NDArray[np.intp],
+        counters: npt.NDArray[np.intp],
+        paths: list[str],
+    ) -> None:
+        self.layout = layout
+        self.formats = formats
+        self.template = "".join(formats)
+        self.gauges = gauges
+        self.counters = counters
+        self.paths = paths  # of the counters
+        self.previous: npt.NDArray[np.float64] = np.zeros(len(counters))
+        self.known: npt.NDArray[np.bool_] = np.zeros(len(counters), dtype=bool)
+        self.usable = True
 
 
 class StatsdPlugin(QuietHooks):
@@ -34,7 +75,8 @@ class StatsdPlugin(QuietHooks):
         self._namer = PathNamer(settings.prefix)
         self._rng = rng or random.Random()
         self._meters = frozenset(settings.meters)
-        self._last: dict[str, float] = {}
+        self._last: dict[str, float] = {}  # by path, while no plan holds them
+        self._plan: _Plan | None = None
         self._socket: socket.socket | None = None
         self._address: tuple[str, int] | None = None
         self.lines_sent = 0
@@ -44,46 +86,139 @@ class StatsdPlugin(QuietHooks):
 
     def lines(self, samples: Sequence[Sample]) -> list[str]:
         """The statsd lines of one poll (counter state moves on)."""
-        return self._lines(rows_of(samples))
+        return self._text(rows_of(samples))[0].splitlines()
 
-    def _lines(self, rows: Sequence[SampleRow]) -> list[str]:
+    def _text(self, rows: Sequence[SampleRow]) -> tuple[str, int]:
+        """The poll's lines, each ending in a newline, and how many there are."""
+        meters = self._meters
+        if meters:
+            rows = [row for row in rows if row[0] in meters]
+        layout = self._namer.layout(rows)
+        plan = self._plan
+        if plan is None or plan.layout is not layout:
+            plan = self._replan(layout, rows)
+        if plan.usable:
+            return self._planned(plan, rows)
+        return self._row_by_row(rows, layout.paths)
+
+    def _replan(self, layout: PollLayout, rows: Sequence[SampleRow]) -> _Plan:
+        # the counters' last values move from the old plan to the table, then on
+        last = self._settle()
+        if len(last) > 4 * max(len(rows), 1):
+            # forget series that are gone, so the table does not grow forever
+            present = set(layout.paths)
+            last = self._last = {k: v for k, v in last.items() if k in present}
+        rate = self.settings.sample_rate
+        suffix = f"|c|@{rate:g}\n" if rate < 1.0 else "|c\n"
+        formats: list[str] = []
+        gauges: list[int] = []
+        counters: list[int] = []
+        for at, (path, row) in enumerate(zip(layout.paths, rows, strict=True)):
+            kind = row[4]
+            if kind is _GAUGE:
+                gauges.append(at)
+                formats.append(f"{path}:%g|g\n")
+            elif kind is _CUMULATIVE:
+                counters.append(at)
+                formats.append(f"{path}:%g{suffix}")
+            else:
+                formats.append(f"{path}:%g|c\n")
+        paths = [layout.paths[at] for at in counters]
+        plan = self._plan = _Plan(
+            layout,
+            formats,
+            np.array(gauges, dtype=np.intp),
+            np.array(counters, dtype=np.intp),
+            paths,
+        )
+        # two counters on one path see each other's value: only row by row does that
+        plan.usable = len(set(paths)) == len(paths)
+        if plan.usable:
+            plan.known = np.array([path in last for path in paths], dtype=bool)
+            plan.previous = np.array([last.get(path, 0.0) for path in paths], dtype=float)
+        return plan
+
+    def _settle(self) -> dict[str, float]:
+        """The counters' table, with what the current plan holds written back."""
+        plan = self._plan
+        last = self._last
+        if plan is not None and plan.usable:
+            for path, value, known in zip(
+                plan.paths, plan.previous.tolist(), plan.known.tolist(), strict=True
+            ):
+                if known:
+                    last[path] = value
+            plan.usable = False  # its state now lives in the table
+        return last
+
+    def _planned(self, plan: _Plan, rows: Sequence[SampleRow]) -> tuple[str, int]:
+        """The lines of a poll shaped like the previous one, array by array: the
+        same lines, in the same order, as row by row."""
+        values = np.fromiter(map(_VALUE, rows), dtype=float, count=len(rows))
+        counters = plan.counters
+        current = values[counters]
+        # first sight (unknown) or a reset (a decrease): no increase to count
+        sent = plan.known & ~(current < plan.previous)
+        increase = current - plan.previous
+        plan.previous = current
+        plan.known = np.ones(len(counters), dtype=bool)
+        rate = self.settings.sample_rate
+        if rate < 1.0:
+            at = np.flatnonzero(sent)
+            random_ = self._rng.random
+            draws = np.array([random_() for _ in range(len(at))], dtype=float)
+            sent[at[draws >= rate]] = False
+        out = values.copy()
+        out[counters] = increase
+        negative = plan.gauges[values[plan.gauges] < 0]
+        if not negative.size and sent.all():
+            return plan.template % tuple(out.tolist()), len(rows)
+        keep = np.ones(len(rows), dtype=bool)
+        keep[counters] = sent
+        formats = plan.formats
+        if negative.size:
+            # a leading sign means "change by" in statsd: reset, then set
+            formats = list(formats)
+            for at in negative.tolist():
+                formats[at] = f"{plan.layout.paths[at]}:0|g\n{formats[at]}"
+        kept = keep.tolist()
+        text = "".join(compress(formats, kept)) % tuple(compress(out.tolist(), kept))
+        return text, int(keep.sum()) + int(negative.size)
+
+    def _row_by_row(self, rows: Sequence[SampleRow], paths: Sequence[str]) -> tuple[str, int]:
         rate = self.settings.sample_rate
         sampled = rate < 1.0
         suffix = f"|c|@{rate:g}" if sampled else "|c"
         random_ = self._rng.random
-        meters = self._meters
-        if meters:
-            rows = [row for row in rows if row[0] in meters]
         last = self._last  # by path: one per entity, meter and device
         out: list[str] = []
         append = out.append
-        for name, row in zip(self._namer.paths_of(rows), rows, strict=True):
+        for name, row in zip(paths, rows, strict=True):
             kind = row[4]
             value = row[2]
             if kind is _GAUGE:
                 if value < 0:
-                    # a leading sign means "change by" in statsd: reset, then set
-                    append(f"{name}:0|g")
-                    append(f"{name}:{value:g}|g")
-                else:
-                    append(f"{name}:{value:g}|g")
+                    append(f"{name}:0|g\n")
+                append(f"{name}:{value:g}|g\n")
             elif kind is _CUMULATIVE:
                 previous = last.get(name)
                 last[name] = value
                 if previous is None or value < previous:
-                    continue  # first sight or a reset: no increase to count
+                    continue
                 if sampled and random_() >= rate:
                     continue
-                append(f"{name}:{value - previous:g}{suffix}")
+                append(f"{name}:{value - previous:g}{suffix}\n")
             else:
-                append(f"{name}:{value:g}|c")
-        return out
+                append(f"{name}:{value:g}|c\n")
+        return "".join(out), len(out)
 
     def packets(self, lines: Iterable[str]) -> list[bytes]:
         """Lines joined by newlines into datagrams of at most `max_packet` bytes;
         a line alone longer than that is dropped and counted."""
+        return self._cut("\n".join(lines).encode())
+
+    def _cut(self, data: bytes) -> list[bytes]:
         limit = self.settings.max_packet
-        data = "\n".join(lines).encode()
         packets: list[bytes] = []
         size = len(data)
         start = 0
@@ -105,21 +240,12 @@ class StatsdPlugin(QuietHooks):
         return packets
 
     def on_poll_done(self, result: PollResult) -> None:
-        rows = rows_of(result.samples)
-        lines = self._lines(rows)
-        # forget counters of series that are gone, so the table does not grow forever
-        if len(self._last) > 4 * max(len(rows), 1):
-            present = set(self._namer.paths_of(rows))
-            self._last = {k: v for k, v in self._last.items() if k in present}
-        if not lines:
+        text, count = self._text(rows_of(result.samples))
+        if not count:
             return
-        for packet in self.packets(lines):
+        for packet in self._cut(text[:-1].encode()):
             self._send(packet)
-        self.lines_sent += len(lines)
-        # forget counters of entities that left, so the table does not grow forever
-        if len(self._last) > 4 * max(len(result.samples), 1):
-            present = {row[1] for row in rows}
-            self._last = {k: v for k, v in self._last.items() if k[0] in present}
+        self.lines_sent += count
 
     def close(self) -> None:
         if self._socket is not None:

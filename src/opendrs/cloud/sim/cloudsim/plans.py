@@ -18,8 +18,8 @@ class MemoryPlans:
         self.journalled = 0
 
     def save_plan(self, plan: ActionPlan) -> None:
-        actions = {a.id: replace(a, plan_id=plan.id) for a in plan.actions}
-        self._plans[plan.id] = replace(plan, actions=())
+        actions = {a.id: a.in_plan(plan.id) for a in plan.actions}
+        self._plans[plan.id] = plan.with_actions(())
         self._actions[plan.id] = actions
 
     def get_plan(self, plan_id: str) -> ActionPlan:
@@ -27,7 +27,7 @@ class MemoryPlans:
             plan = self._plans[plan_id]
         except KeyError:
             raise NotFound("action plan", plan_id) from None
-        return replace(plan, actions=tuple(self._actions[plan_id].values()))
+        return plan.with_actions(tuple(self._actions[plan_id].values()))
 
     def list_plans(
         self, states: Sequence[PlanState] | None = None, limit: int = 100
