@@ -656,14 +656,18 @@ def _link_moves(
             )
         )
 
-    chunks: dict[tuple[str, int], list[_Chunk]] = {}
-    debt: dict[tuple[str, int], float] = {}
-    debt_payers: dict[tuple[str, int], set[int]] = {}
-    for host, room in initial.items():
-        for d, amount in enumerate(room):
-            chunks[(host, d)] = [_Chunk(None, amount)] if amount > 0 else []
-            debt[(host, d)] = -amount if amount < 0 else 0.0
-            debt_payers[(host, d)] = set()
+    # Per host, per dimension. A chunk left with no room (at most _EPSILON) is inert:
+    # it can give nothing, so nobody comes to depend on its owner through it.
+    chunks: dict[str, list[list[_Chunk]]] = {}
+    debt: dict[str, list[float]] = {}
+    debt_payers: dict[str, list[set[int]]] = {}
+    # Only the hosts moves leave or reach have a ledger; the rest are never read.
+    touched = {m.source for m in moves} | {m.destination for m in moves}
+    for host in touched:
+        room = initial[host]
+        chunks[host] = [[_Chunk(None, amount)] if amount > _EPSILON else [] for amount in room]
+        debt[host] = [-amount if amount < 0 else 0.0 for amount in room]
+        debt_payers[host] = [set() for _ in room]
 
     sizes = _sizes(moves, cluster)
     blockers = _anti_affinity_blockers(moves, cluster)
@@ -674,11 +678,12 @@ def _link_moves(
         for b in blockers[i]:
             graph.link(i, b, f"anti-affinity partner {moves[b].instance} leaves {move.destination}")
         freed_by: dict[int, list[str]] = {}
+        arrival_chunks, arrival_payers = chunks[move.destination], debt_payers[move.destination]
         for d, need in enumerate(sizes[i]):
-            key = (move.destination, d)
-            for payer in debt_payers[key]:
+            for payer in arrival_payers[d]:
                 freed_by.setdefault(payer, []).append(_UNITS[d])
-            for chunk in chunks[key]:
+            free = arrival_chunks[d]
+            for chunk in free:
                 if need <= _EPSILON:
                     break
                 taken = min(chunk.amount, need)
@@ -688,7 +693,9 @@ def _link_moves(
                 need -= taken
                 if chunk.owner is not None:
                     freed_by.setdefault(chunk.owner, []).append(_UNITS[d])
-            chunks[key] = [c for c in chunks[key] if c.amount > _EPSILON]
+            # Chunks are drawn from the front, so the spent ones gather there.
+            while free and free[0].amount <= _EPSILON:
+                del free[0]
         for owner, units in freed_by.items():
             graph.link(
                 i,
@@ -696,14 +703,14 @@ def _link_moves(
                 f"{moves[owner].instance} frees {' and '.join(dict.fromkeys(units))} "
                 f"on {move.destination}",
             )
+        left_chunks, left_debt = chunks[move.source], debt[move.source]
         for d, amount in enumerate(sizes[i]):
-            key = (move.source, d)
-            paid = min(debt[key], amount)
+            paid = min(left_debt[d], amount)
             if paid > 0:
-                debt[key] -= paid
-                debt_payers[key].add(i)
+                left_debt[d] -= paid
+                debt_payers[move.source][d].add(i)
             if amount - paid > _EPSILON:
-                chunks[key].append(_Chunk(i, amount - paid))
+                left_chunks[d].append(_Chunk(i, amount - paid))
 
 
 def _link_host_changes(

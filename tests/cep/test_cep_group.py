@@ -170,14 +170,21 @@ def test_the_vector_engine_refuses_group_rules() -> None:
 )
 def test_a_restart_anywhere_changes_nothing(steps: list[tuple[str, float]], cut: int) -> None:
     """Restoring a snapshot mid-stream gives the same transitions as never stopping."""
-    rule = group_rule(for_seconds=60.0, clear_threshold=70.0, clear_for=60.0)
+    rule = group_rule(
+        aggregate=Aggregate.MEAN,
+        window=90.0,
+        group_aggregate=Aggregate.MAX,
+        for_seconds=60.0,
+        clear_threshold=70.0,
+        clear_for=60.0,
+    )
     samples = [cpu(host, value, 30.0 * i) for i, (host, value) in enumerate(steps)]
 
-    def run(engine: CepEngine, batch: list[Sample]) -> list[tuple[str, float]]:
+    def run(engine: CepEngine, batch: list[Sample]) -> list[tuple[str, float, float | None]]:
         out = []
         for sample in batch:
-            out += [(t.current.value, t.time) for t in engine.process([sample]).transitions]
-            out += [(t.current.value, t.time) for t in engine.advance(sample.time).transitions]
+            moved = engine.process([sample]).transitions + engine.advance(sample.time).transitions
+            out += [(t.current.value, t.time, t.value) for t in moved]
         return out
 
     whole = run(CepEngine([rule]), samples)

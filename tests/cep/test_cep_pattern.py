@@ -5,6 +5,8 @@ across snapshot/restore."""
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opendrs.cep.engine import CepEngine
 from opendrs.cep.pattern import FollowedBy, Occurrence
@@ -148,3 +150,37 @@ def test_invalid_patterns_are_named() -> None:
 def test_the_vector_engine_refuses_patterns() -> None:
     with pytest.raises(InvalidInput, match="followed_by"):
         VectorEngine([incident()])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["ram", "oom"]), st.sampled_from(["h1", "h2"]), st.floats(0, 30)),
+        min_size=1,
+        max_size=30,
+    ),
+    st.integers(0, 30),
+)
+def test_a_restart_anywhere_changes_no_incident(
+    steps: list[tuple[str, str, float]], cut: int
+) -> None:
+    """Restoring a snapshot mid-stream gives the same transitions as never stopping."""
+    rules = [LOW_RAM, incident(clear_for=240.0)]
+    samples = [
+        ram(host, value, 40.0 * i) if kind == "ram" else oom("vm-" + host, host, 40.0 * i)
+        for i, (kind, host, value) in enumerate(steps)
+    ]
+
+    def run(engine: CepEngine, batch: list[Sample]) -> list[tuple[str, str, str, float]]:
+        out: list[tuple[str, str, str, float]] = []
+        for sample in batch:
+            for t in engine.process([sample]).transitions + engine.advance(sample.time).transitions:
+                out.append((t.rule, t.entity, t.current.value, t.time))
+        return out
+
+    whole = run(CepEngine(rules), samples)
+    first = CepEngine(rules)
+    before = run(first, samples[:cut])
+    second = CepEngine(rules)
+    second.restore(json.loads(json.dumps(first.snapshot())))
+    assert before + run(second, samples[cut:]) == whole

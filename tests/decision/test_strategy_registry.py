@@ -19,7 +19,12 @@ from opendrs.domain.solution import Solution
 BUILTIN_GOALS = {
     "host_maintenance": ("host_maintenance", "host_return"),
     "overload_relief": ("overload_relief",),
-    "server_consolidation": ("host_packing",),
+    "server_consolidation": (
+        "host_packing",
+        "beloglazov_buyya",
+        "opendrs_consolidation",
+        "static_placement",
+    ),
     "workload_balancing": ("workload_balance",),
 }
 
@@ -63,7 +68,7 @@ def test_broken_entry_points_are_reported_not_fatal(monkeypatch: pytest.MonkeyPa
     # A plugin joins its goal after the built-in default.
     assert registry.goals() == {
         **BUILTIN_GOALS,
-        "server_consolidation": ("host_packing", "idle"),
+        "server_consolidation": (*BUILTIN_GOALS["server_consolidation"], "idle"),
     }
 
 

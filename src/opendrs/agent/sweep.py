@@ -58,6 +58,20 @@ class PollSweep:
         """The rows of every instance in order, each instance's rows by hook, and
         whether the layout changed since the last poll; None when some instance's
         counters are invalid (instance by instance says which)."""
+        # What is made here (rows, layouts, observations) holds no reference
+        # cycle: the collector has nothing to find in it, and running it every 700
+        # new tuples would double what they cost. It runs again right after.
+        paused = gc.isenabled()
+        gc.disable()
+        try:
+            return self._rows(instances, rates, host)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _rows(
+        self, instances: Sequence[InstanceCounters], rates: RateTable, host: str
+    ) -> tuple[list[SampleRow], Sequence[_Entry], bool] | None:
         inputs: list[float] = []
         times: list[float] = []
         signatures: list[_Signature] = []
@@ -244,15 +258,7 @@ class _Layout:
                 per_second[self.util_counter] / (inputs[self.util_vcpus] * NS_PER_SECOND) * 100.0
             )
         values[self.util] = np.minimum(np.maximum(percent, 0.0), 100.0)
-        # the rows hold no reference cycle: the collector has nothing to find in
-        # them, and running it every 700 of them would double what they cost
-        paused = gc.isenabled()
-        gc.disable()
-        try:
-            rows = self._zipped(values, times)
-        finally:
-            if paused:
-                gc.enable()
+        rows = self._zipped(values, times)
         if given.all():
             return rows, None
         keep = np.ones(self.size, dtype=bool)

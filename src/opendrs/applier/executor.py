@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from opendrs.applier import actions
+from opendrs.applier.draft import PlanDraft
 from opendrs.applier.policy import ApplierPolicy
 from opendrs.applier.summary import describe, outcome
 from opendrs.domain.action import (
@@ -58,19 +59,16 @@ class _Load:
         self.recent_mb += _memory_mb(action)
 
     def add_plan(self, plan: ActionPlan) -> None:
-        since, sources, destinations = self.since, self.sources, self.destinations
-        for action in plan.actions:
-            if action.type != ActionType.MIGRATE:
-                continue
-            if action.state == ActionState.ONGOING:
-                # Inlined `add`: this runs for every migration of every running plan.
-                source = action.parameters.get("source")
-                destination = action.parameters.get("destination")
-                sources["" if source is None else str(source)] += 1
-                destinations["" if destination is None else str(destination)] += 1
-                self.total += 1
-            if action.started_at is not None and action.started_at >= since:
-                self.recent_mb += _memory_mb(action)
+        self.add_share(_Share.of(plan))
+
+    def add_share(self, share: _Share) -> None:
+        self.sources.update(share.sources)
+        self.destinations.update(share.destinations)
+        self.total += len(share.sources)
+        since = self.since
+        for started_at, memory_mb in share.started:
+            if started_at >= since:
+                self.recent_mb += memory_mb
 
     def allows(self, action: Action, limits: PlanLimits) -> bool:
         budget = limits.bandwidth_mb_per_minute
@@ -83,6 +81,31 @@ class _Load:
             and self.sources[action.source or ""] < limits.max_per_source
             and self.destinations[action.destination or ""] < limits.max_per_destination
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Share:
+    """What one plan adds to the load: the source and destination of each migration
+    in flight, and when each started migration started and its memory, in plan order."""
+
+    sources: tuple[str, ...]
+    destinations: tuple[str, ...]
+    started: tuple[tuple[float, float], ...]
+
+    @staticmethod
+    def of(plan: ActionPlan) -> _Share:
+        sources: list[str] = []
+        destinations: list[str] = []
+        started: list[tuple[float, float]] = []
+        for action in plan.actions:
+            if action.type != ActionType.MIGRATE:
+                continue
+            if action.state == ActionState.ONGOING:
+                sources.append(action.source or "")
+                destinations.append(action.destination or "")
+            if action.started_at is not None:
+                started.append((action.started_at, _memory_mb(action)))
+        return _Share(tuple(sources), tuple(destinations), tuple(started))
 
 
 def _memory_mb(action: Action) -> float:
@@ -112,6 +135,10 @@ class PlanExecutor:
         self._policy = policy or ApplierPolicy()
         self.hook_failures = 0
         self.plan_failures = 0
+        # The load share of each running plan as last read; a repository that hands
+        # back the same (immutable) plan object while it is unchanged saves the
+        # recount.
+        self._shares: dict[str, tuple[ActionPlan, _Share]] = {}
 
     # --- commands --------------------------------------------------------
 
@@ -142,10 +169,11 @@ class PlanExecutor:
         plan = self._plans.get_plan(plan_id)
         if plan.state not in _ACTIVE:
             return plan
-        plan = self._settle(plan, [a for a in plan.actions if a.state == ActionState.ONGOING])
+        draft = PlanDraft(plan)
+        self._settle(draft, [a for a in plan.actions if a.state == ActionState.ONGOING])
         if plan.state == PlanState.ONGOING:
-            plan = self._start_ready(plan)
-        return self._conclude(plan)
+            self._start_ready(draft)
+        return self._conclude(draft.plan())
 
     def advance_all(self) -> list[ActionPlan]:
         """One round of every running plan, oldest first, after starting the approved
@@ -174,10 +202,12 @@ class PlanExecutor:
             plan = self._set_state(plan, PlanState.CANCELLING, "cancelling")
         plan = self._cancel_pending(plan)
         if abort:
+            draft = PlanDraft(plan)
             for action in [a for a in plan.actions if a.state == ActionState.ONGOING]:
                 result = actions.abort(self._driver, action)
                 if result is not None:
-                    plan = self._apply(plan, action, result)
+                    self._apply(draft, action, result)
+            plan = draft.plan()
         return self._conclude(plan)
 
     def resume(self) -> list[ActionPlan]:
@@ -194,7 +224,9 @@ class PlanExecutor:
                 if a.state == ActionState.ONGOING and not a.parameters.get(actions.OPERATION_ID)
             ]
             try:
-                resumed.append(self._conclude(self._settle(plan, lost)))
+                draft = PlanDraft(plan)
+                self._settle(draft, lost)
+                resumed.append(self._conclude(draft.plan()))
             except Exception:
                 self.plan_failures += 1
                 log.exception("resuming action plan %s failed", plan.id)
@@ -227,7 +259,7 @@ class PlanExecutor:
 
     # --- rounds ----------------------------------------------------------
 
-    def _settle(self, plan: ActionPlan, running: Iterable[Action]) -> ActionPlan:
+    def _settle(self, draft: PlanDraft, running: Iterable[Action]) -> None:
         now = self._clock.now()
         for action in list(running):
             timeout = self._policy.timeout(action.type)
@@ -247,13 +279,12 @@ class PlanExecutor:
                 result = actions.poll(self._driver, action)
             else:
                 result = actions.reconcile(self._driver, action)
-            plan = self._apply(plan, action, result)
-        return plan
+            self._apply(draft, action, result)
 
-    def _start_ready(self, plan: ActionPlan) -> ActionPlan:
-        limits = plan.limits.tightest(self._limits)
+    def _start_ready(self, draft: PlanDraft) -> None:
+        before = draft.plan()
+        limits = before.limits.tightest(self._limits)
         since = self._clock.now() - _BUDGET_WINDOW
-        before = plan
         # The load of the running plans is read only when a migration is ready to
         # start (often none is, e.g. when a round only settled what was in flight),
         # and then as it stood when the round began.
@@ -263,55 +294,59 @@ class PlanExecutor:
             nonlocal loaded
             if loaded is None:
                 loaded = _Load(since=since)
+                shares: dict[str, tuple[ActionPlan, _Share]] = {}
                 for other in self._active_plans():
+                    known = self._shares.get(other.id)
+                    if known is None or known[0] is not other:
+                        known = (other, _Share.of(other))
+                    shares[other.id] = known
                     if other.id != before.id:
-                        loaded.add_plan(other)
+                        loaded.add_share(known[1])
+                self._shares = shares
                 loaded.add_plan(before)
             return loaded
 
         progressed = True
         while progressed:
             progressed = False
-            by_id = {a.id: a for a in plan.actions}
-            for action_id in [a.id for a in plan.actions]:
-                action = by_id[action_id]
+            for action_id in [a.id for a in draft.actions]:
+                action = draft.action(action_id)
                 if action.state != ActionState.PENDING:
                     continue
-                parents = [by_id[p] for p in action.parents]
-                broken = next(
-                    (p for p in parents if p.finished and p.state != ActionState.SUCCEEDED), None
-                )
-                if broken is not None:
-                    plan = self._skip(plan, action, broken)
-                    by_id = {a.id: a for a in plan.actions}
-                    progressed = True
-                    continue
-                if any(p.state != ActionState.SUCCEEDED for p in parents):
-                    continue
+                if action.parents:
+                    parents = [draft.action(p) for p in action.parents]
+                    broken = next(
+                        (p for p in parents if p.finished and p.state != ActionState.SUCCEEDED),
+                        None,
+                    )
+                    if broken is not None:
+                        self._skip(draft, action, broken)
+                        progressed = True
+                        continue
+                    if any(p.state != ActionState.SUCCEEDED for p in parents):
+                        continue
                 if action.type == ActionType.MIGRATE and not load_now().allows(action, limits):
                     continue
-                plan = self._run(plan, action)
-                by_id = {a.id: a for a in plan.actions}
+                self._run(draft, action)
                 if action.type == ActionType.MIGRATE:
                     load = load_now()
-                    if by_id[action_id].state == ActionState.ONGOING:
+                    if draft.action(action_id).state == ActionState.ONGOING:
                         load.add_started(action)
                     else:
                         load.recent_mb += _memory_mb(action)
                 progressed = True
-        return plan
 
-    def _run(self, plan: ActionPlan, action: Action) -> ActionPlan:
+    def _run(self, draft: PlanDraft, action: Action) -> None:
         ongoing = action.moved_to(ActionState.ONGOING, self._clock.now(), "starting")
-        plan = self._journal(plan, ongoing)
-        return self._apply(plan, ongoing, actions.begin(self._driver, ongoing))
+        self._journal(draft, ongoing)
+        self._apply(draft, ongoing, actions.begin(self._driver, ongoing))
 
-    def _apply(self, plan: ActionPlan, action: Action, result: actions.Outcome) -> ActionPlan:
+    def _apply(self, draft: PlanDraft, action: Action, result: actions.Outcome) -> None:
         if result.restart:
             marked = action.with_parameters(
                 {**action.parameters, actions.RESTARTED: True}, result.message
             )
-            plan = self._journal(plan, marked, transition=False)
+            self._journal(draft, marked, transition=False)
             action, result = marked, actions.launch(self._driver, marked)
         if result.state is None:
             known = action.parameters.get(actions.OPERATION_ID)
@@ -320,8 +355,8 @@ class PlanExecutor:
                     {**action.parameters, actions.OPERATION_ID: result.operation_id},
                     result.message,
                 )
-                plan = self._journal(plan, started, transition=False)
-            return plan
+                self._journal(draft, started, transition=False)
+            return
         if result.state == ActionState.FAILED and result.transient:
             tried = int(action.parameters.get(actions.ATTEMPTS, 1))
             retry = self._policy.retry
@@ -335,26 +370,28 @@ class PlanExecutor:
                     },
                     f"{result.message}; attempt {tried + 1} of {retry.attempts} at {when:g}",
                 )
-                return self._journal(plan, waiting, transition=False)
+                self._journal(draft, waiting, transition=False)
+                return
         finished = action.moved_to(result.state, self._clock.now(), result.message)
         if result.state == ActionState.FAILED:
             log.warning("action %s failed: %s", describe(action), result.message)
-        return self._journal(plan, finished)
+        self._journal(draft, finished)
 
-    def _skip(self, plan: ActionPlan, action: Action, parent: Action) -> ActionPlan:
+    def _skip(self, draft: PlanDraft, action: Action, parent: Action) -> None:
         if parent.state == ActionState.SKIPPED:
             why = parent.message
         else:
             why = f"{describe(parent)} {parent.state.value.lower()}"
         skipped = action.moved_to(ActionState.SKIPPED, self._clock.now(), why)
-        return self._journal(plan, skipped)
+        self._journal(draft, skipped)
 
     def _cancel_pending(self, plan: ActionPlan) -> ActionPlan:
+        draft = PlanDraft(plan)
         for action in plan.actions:
             if action.state == ActionState.PENDING:
                 cancelled = action.moved_to(ActionState.CANCELLED, self._clock.now(), "cancelled")
-                plan = self._journal(plan, cancelled)
-        return plan
+                self._journal(draft, cancelled)
+        return draft.plan()
 
     def _conclude(self, plan: ActionPlan) -> ActionPlan:
         if plan.state not in _ACTIVE:
@@ -376,14 +413,14 @@ class PlanExecutor:
         found = self._plans.list_plans(list(_ACTIVE), limit=_ALL_PLANS)
         return sorted(found, key=lambda p: p.created_at)
 
-    def _journal(self, plan: ActionPlan, action: Action, *, transition: bool = True) -> ActionPlan:
-        if action.plan_id != plan.id:
-            action = action.in_plan(plan.id)
+    def _journal(self, draft: PlanDraft, action: Action, *, transition: bool = True) -> None:
+        if action.plan_id != draft.id:
+            action = action.in_plan(draft.id)
         self._plans.journal_action(action)
-        plan = plan.with_action(action)
-        if transition:
-            self._notify(plan, action)
-        return plan
+        draft.put(action)
+        # The plan is assembled for the hook only: with none, nobody looks at it.
+        if transition and self._on_transition is not None:
+            self._notify(draft.plan(), action)
 
     def _set_state(self, plan: ActionPlan, state: PlanState, message: str) -> ActionPlan:
         moved = plan.moved_to(state, message)

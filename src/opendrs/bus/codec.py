@@ -13,6 +13,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 try:  # optional: several times faster than json on sample batches
@@ -152,9 +153,23 @@ def samples_event(samples: Sequence[Sample], *, source: str, time: float) -> Eve
 
 def rows_event(rows: Sequence[SampleRow], *, source: str, time: float) -> Event:
     """As `samples_event`, from sample rows (no Sample objects needed)."""
+    return columns_event(row_columns(rows), source=source, time=time)
+
+
+def row_columns(rows: Sequence[SampleRow]) -> list[list[Any]]:
+    """The nine columns of `rows` (in Sample's field order)."""
+    flat = list(chain.from_iterable(rows))
+    width = len(_COLUMNS) + 1
+    if len(flat) != width * len(rows):
+        raise ValueError(f"a sample row has {width} fields")
+    return [flat[at::width] for at in range(width)]
+
+
+def columns_event(found: Sequence[Sequence[Any]], *, source: str, time: float) -> Event:
+    """As `rows_event`, from the rows' nine columns (see `row_columns`)."""
     columns: dict[str, Any] = {}
-    if rows:
-        found = list(zip(*rows, strict=True))
+    count = len(found[0]) if found else 0
+    if count:
         for name, column in zip(_COLUMNS, found, strict=False):
             columns[name] = _squeezed(column)
         for name in ("value", "time"):
@@ -169,7 +184,7 @@ def rows_event(rows: Sequence[SampleRow], *, source: str, time: float) -> Event:
         type=SAMPLES_EVENT,
         source=source,
         time=time,
-        data={"count": len(rows), "columns": columns},
+        data={"count": count, "columns": columns},
     )
 
 
@@ -178,7 +193,7 @@ def _squeezed(column: Sequence[Any]) -> Any:
     first = column[0]
     if first == first and column.count(first) == len(column):
         return first
-    return list(column)
+    return column if isinstance(column, list) else list(column)
 
 
 def _json_safe(values: list[float]) -> list[float | str]:

@@ -140,8 +140,9 @@ class Matcher:
         self.pattern = pattern
 
     def first(self, track: Track, time: float) -> None:
-        """The first half happened: a `then` up to `within` later completes it."""
-        track.first_at = time
+        """The first half happened: a `then` up to `within` later completes it (the
+        latest first counts; a replayed older one changes nothing)."""
+        track.first_at = time if track.first_at is None else max(track.first_at, time)
         track.dirty = True
 
     def then(
@@ -207,8 +208,3 @@ class Matcher:
         track.then_at = None
         when = max(time, track.alarm.since)
         return self.stepper.move(track, AlarmState.OK, when, None, reason, {})
-
-
-def is_pattern_transition(transition: AlarmTransition) -> bool:
-    """Transitions that patterns listen to: firing, or leaving `alarm`."""
-    return transition.current == AlarmState.ALARM or transition.previous == AlarmState.ALARM

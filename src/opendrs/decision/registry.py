@@ -7,6 +7,8 @@ import importlib.metadata
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from opendrs.decision.consolidation.opendrs_policy import OpendrsConsolidation
+from opendrs.decision.consolidation.policies import BeloglazovBuyya, StaticPlacement
 from opendrs.decision.strategies.host_maintenance import HostMaintenance, HostReturn
 from opendrs.decision.strategies.host_packing import HostPacking
 from opendrs.decision.strategies.overload_relief import OverloadRelief
@@ -38,7 +40,16 @@ class StrategyType(Protocol):
 def builtin_strategies() -> tuple[StrategyType, ...]:
     """Ours, each goal's default first: they come before any entry point, so a
     plugin adds strategies to a goal without taking over its default."""
-    return (OverloadRelief, HostMaintenance, HostReturn, WorkloadBalance, HostPacking)
+    return (
+        OverloadRelief,
+        HostMaintenance,
+        HostReturn,
+        WorkloadBalance,
+        HostPacking,
+        BeloglazovBuyya,
+        OpendrsConsolidation,
+        StaticPlacement,
+    )
 
 
 class StrategyRegistry:

@@ -294,11 +294,14 @@ def _scaled(loaded: list[Trace], vms: int) -> list[Trace]:
 
 
 class _Inventory:
-    """Domain objects for the planner, made once per VM and host placement."""
+    """Domain objects for the planner, made once per VM and host placement, and once
+    per host and power state (they are immutable, and a day asks for the same ones
+    hundreds of thousands of times)."""
 
     def __init__(self) -> None:
         self._instances: dict[tuple[int, int], Instance] = {}
         self._flavors: dict[int, Flavor] = {}
+        self._hosts: dict[tuple[int, bool], Host] = {}
 
     def instance(self, centre: DataCentre, vm: int, host: int) -> Instance:
         found = self._instances.get((vm, host))
@@ -309,30 +312,41 @@ class _Inventory:
             self._instances[(vm, host)] = found
         return found
 
+    def instances(self, centre: DataCentre, vms: list[int], hosts: list[int]) -> list[Instance]:
+        """`instance` for each pair of `vms` and `hosts`."""
+        known = self._instances
+        return [
+            known.get((v, h)) or self.instance(centre, v, h)
+            for v, h in zip(vms, hosts, strict=True)
+        ]
+
+    def host(self, centre: DataCentre, h: int, enabled: bool) -> Host:
+        found = self._hosts.get((h, enabled))
+        if found is None:
+            ram_ratio = 1.0 if centre.profile.reserve_memory else 1_000_000.0
+            found = Host(
+                name=centre.fleet.host_names[h],
+                vcpus=2,
+                memory_mb=int(HOST_RAM_MB),
+                cpu_allocation_ratio=1_000_000.0,
+                ram_allocation_ratio=ram_ratio,
+                state=HostState.ENABLED if enabled else HostState.OFF,
+            )
+            self._hosts[(h, enabled)] = found
+        return found
+
 
 def _cluster_for(centre: DataCentre, solution: Solution, inventory: _Inventory) -> Cluster:
     """The part of the cluster the plan touches: its hosts and every VM on them."""
-    fleet = centre.fleet
     involved = {m.source for m in solution.moves} | {m.destination for m in solution.moves}
     involved |= {c.host for c in solution.host_changes}
     index = np.array(sorted(centre.host_index(h) for h in involved), dtype=np.int64)
-    ram_ratio = 1.0 if centre.profile.reserve_memory else 1_000_000.0
-    hosts = [
-        Host(
-            name=fleet.host_names[h],
-            vcpus=2,
-            memory_mb=int(HOST_RAM_MB),
-            cpu_allocation_ratio=1_000_000.0,
-            ram_allocation_ratio=ram_ratio,
-            state=HostState.ENABLED
-            if (centre.host_on[h] or not centre.profile.explicit_power)
-            else HostState.OFF,
-        )
-        for h in index.tolist()
-    ]
+    always_on = not centre.profile.explicit_power
+    on = centre.host_on
+    hosts = [inventory.host(centre, h, bool(always_on or on[h])) for h in index.tolist()]
     on_them = np.flatnonzero(centre.vm_alive & np.isin(centre.vm_host, index))
-    where = centre.vm_host
-    instances = [inventory.instance(centre, v, int(where[v])) for v in on_them.tolist()]
+    where = centre.vm_host[on_them].astype(np.int64)
+    instances = inventory.instances(centre, on_them.tolist(), where.tolist())
     return Cluster.of(hosts, instances)
 
 

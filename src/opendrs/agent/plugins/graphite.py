@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from operator import itemgetter
 
 import numpy as np
+import numpy.typing as npt
 
 from opendrs.agent.batch import SampleRow, rows_of
 from opendrs.agent.plugin import PollResult, QuietHooks
@@ -42,8 +43,8 @@ class GraphitePlugin(QuietHooks):
         self._namer = PathNamer(settings.prefix)
         self._meters = frozenset(settings.meters)
         self._socket: socket.socket | None = None
-        self._template: tuple[PollLayout, str] | None = None
-        self._pending: deque[bytes] = deque()
+        self._template: tuple[PollLayout, npt.NDArray[np.bool_], str] | None = None
+        self._pending: deque[tuple[bytes, int]] = deque()  # a poll's lines, how many
         self._next_attempt = float("-inf")
         self.lines_sent = 0
         self.lines_dropped = 0
@@ -71,16 +72,10 @@ class GraphitePlugin(QuietHooks):
         layout = self._namer.layout(rows)
         times = np.fromiter(map(_TIME, rows), dtype=float, count=len(rows))
         first = times[0]
-        values = tuple(map(_VALUE, rows))
         if math.isfinite(first) and (times == first).all():
             # one time for the poll (the usual case): one format over the lot
-            template = self._template
-            if template is None or template[0] is not layout:
-                template = self._template = (
-                    layout,
-                    "".join([f"{path} %.17g {_STAMP}\n" for path in layout.paths]),
-                )
-            return template[1].replace(_STAMP, str(int(first))) % values
+            return self._formatted(layout, rows).replace(_STAMP, str(int(first)))
+        values = tuple(map(_VALUE, rows))
         stamps: dict[float, int] = {}  # one poll has one or few times
         out: list[str] = []
         append = out.append
@@ -91,10 +86,33 @@ class GraphitePlugin(QuietHooks):
             append(f"{path} {value:.17g} {stamp}\n")
         return "".join(out)
 
+    def _formatted(self, layout: PollLayout, rows: Sequence[SampleRow]) -> str:
+        """The lines with `_STAMP` for the time. A whole number (a counter, most
+        often) is written as an integer: the very text `%.17g` makes of it, at a
+        quarter of the cost."""
+        values = np.fromiter(map(_VALUE, rows), dtype=float, count=len(rows))
+        with np.errstate(invalid="ignore"):
+            whole = (values == np.floor(values)) & (np.abs(values) < 1e15) & ~np.signbit(values)
+        template = self._template
+        if template is None or template[0] is not layout or not np.array_equal(template[1], whole):
+            template = self._template = (
+                layout,
+                whole,
+                "".join(
+                    [
+                        f"{path} %d {_STAMP}\n" if integer else f"{path} %.17g {_STAMP}\n"
+                        for path, integer in zip(layout.paths, whole.tolist(), strict=True)
+                    ]
+                ),
+            )
+        out = values.astype(object)
+        out[whole] = values[whole].astype(np.int64).tolist()
+        return template[2] % tuple(out.tolist())
+
     def on_poll_done(self, result: PollResult) -> None:
-        chunk = self._text(rows_of(result.samples)).encode()
-        if chunk:
-            self._pending.append(chunk)
+        text = self._text(rows_of(result.samples))
+        if text:
+            self._pending.append((text.encode(), text.count("\n")))
             self._bound()
         self.flush()
 
@@ -104,14 +122,14 @@ class GraphitePlugin(QuietHooks):
             sock = self._connected()
             if sock is None:
                 return False
-            chunk = self._pending[0]
+            chunk, lines = self._pending[0]
             try:
                 sock.sendall(chunk)
             except OSError as exc:
                 self._lost(f"send failed: {exc}")
                 continue
             self._pending.popleft()
-            self.lines_sent += chunk.count(b"\n")
+            self.lines_sent += lines
         return True
 
     def close(self) -> None:
@@ -148,11 +166,10 @@ class GraphitePlugin(QuietHooks):
 
     def _bound(self) -> None:
         limit = self.settings.buffer_lines
-        waiting = sum(chunk.count(b"\n") for chunk in self._pending)
+        waiting = sum(lines for _, lines in self._pending)
         while waiting > limit and self._pending:
             # the oldest poll goes first: the newest values matter most
-            chunk = self._pending.popleft()
-            lines = chunk.count(b"\n")
+            _, lines = self._pending.popleft()
             waiting -= lines
             self.lines_dropped += lines
             log.warning("graphite buffer full: dropped %d lines", lines)

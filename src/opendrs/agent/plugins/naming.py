@@ -15,7 +15,10 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
 _SERIES_LABELS = ("device", "interface")
 _PATHS_KEPT = 200_000
 # What a row's path depends on: meter, entity, kind and labels.
-_SHAPE = itemgetter(0, 1, 6, 8)
+_SHAPE = (itemgetter(0), itemgetter(1), itemgetter(6), itemgetter(8))
+# A poll's shape: those four columns (lists compare fast when they hold the
+# very same objects, as the agent's rows of a steady host do).
+_Shape = tuple[list[object], ...]
 
 
 def safe_part(text: str) -> str:
@@ -90,15 +93,15 @@ class PathNamer:
 
 # The last poll's rows and their shape: the plugins of one poll (statsd, Graphite)
 # are handed the same rows object, and work its shape out once between them.
-_last_shape: tuple[Sequence[SampleRow], list[tuple[object, ...]]] | None = None
+_last_shape: tuple[Sequence[SampleRow], _Shape] | None = None
 
 
-def _shape_of(rows: Sequence[SampleRow]) -> list[tuple[object, ...]]:
+def _shape_of(rows: Sequence[SampleRow]) -> _Shape:
     global _last_shape
     found = _last_shape  # one read: another thread may replace it meanwhile
-    if found is not None and found[0] is rows and len(found[1]) == len(rows):
+    if found is not None and found[0] is rows and len(found[1][0]) == len(rows):
         return found[1]
-    shape = list(map(_SHAPE, rows))
+    shape = tuple([list(map(column, rows)) for column in _SHAPE])
     _last_shape = (rows, shape)
     return shape
 
@@ -108,6 +111,6 @@ class PollLayout:
 
     __slots__ = ("paths", "shape")
 
-    def __init__(self, shape: list[tuple[object, ...]], paths: list[str]) -> None:
+    def __init__(self, shape: _Shape, paths: list[str]) -> None:
         self.shape = shape
         self.paths = paths

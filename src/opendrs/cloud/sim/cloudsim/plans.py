@@ -5,7 +5,6 @@ journals in constant time per transition; finished plans can be dropped."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 from opendrs.domain.action import Action, ActionPlan, PlanState
 from opendrs.domain.errors import NotFound
@@ -15,19 +14,27 @@ class MemoryPlans:
     def __init__(self) -> None:
         self._plans: dict[str, ActionPlan] = {}
         self._actions: dict[str, dict[str, Action]] = {}
+        # Plans as last assembled, until a write changes them: the executor reads
+        # every running plan each round, most of them unchanged since the last read.
+        self._assembled: dict[str, ActionPlan] = {}
         self.journalled = 0
 
     def save_plan(self, plan: ActionPlan) -> None:
         actions = {a.id: a.in_plan(plan.id) for a in plan.actions}
         self._plans[plan.id] = plan.with_actions(())
         self._actions[plan.id] = actions
+        self._assembled.pop(plan.id, None)
 
     def get_plan(self, plan_id: str) -> ActionPlan:
         try:
             plan = self._plans[plan_id]
         except KeyError:
             raise NotFound("action plan", plan_id) from None
-        return plan.with_actions(tuple(self._actions[plan_id].values()))
+        assembled = self._assembled.get(plan_id)
+        if assembled is None:
+            assembled = plan.with_actions(tuple(self._actions[plan_id].values()))
+            self._assembled[plan_id] = assembled
+        return assembled
 
     def list_plans(
         self, states: Sequence[PlanState] | None = None, limit: int = 100
@@ -41,7 +48,17 @@ class MemoryPlans:
         plan = self._plans.get(plan_id)
         if plan is None:
             raise NotFound("action plan", plan_id)
-        self._plans[plan_id] = replace(plan, state=state, message=message or plan.message)
+        self._assembled.pop(plan_id, None)
+        self._plans[plan_id] = ActionPlan(
+            plan.audit_id,
+            plan.actions,
+            state,
+            plan.efficacy,
+            message or plan.message,
+            plan.created_at,
+            plan.id,
+            plan.limits,
+        )
 
     def journal_action(self, action: Action) -> None:
         actions = self._actions.get(action.plan_id)
@@ -49,7 +66,9 @@ class MemoryPlans:
             raise NotFound("action plan", action.plan_id)
         self.journalled += 1
         actions[action.id] = action
+        self._assembled.pop(action.plan_id, None)
 
     def forget(self, plan_id: str) -> None:
         self._plans.pop(plan_id, None)
         self._actions.pop(plan_id, None)
+        self._assembled.pop(plan_id, None)
