@@ -29,12 +29,11 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from opendrs.bus import codec, deadletter, names, subjects
-from opendrs.bus.confirms import Confirmations
-from opendrs.bus.dispatch import BusStats, Dispatcher, Route, Settle
-from opendrs.bus.loop import LoopThread
-from opendrs.domain.clock import Clock, WallClock
-from opendrs.domain.errors import DriverError, InvalidInput
+from opendrs.bus import names
+from opendrs.bus.dispatch import Route, Settle
+from opendrs.bus.threaded import ThreadedSession
+from opendrs.domain.clock import Clock
+from opendrs.domain.errors import DriverError
 from opendrs.domain.event import Event
 from opendrs.domain.ports import Handler
 
@@ -89,71 +88,58 @@ class NatsBus:
         clock: Clock | None = None,
     ) -> None:
         self.namespace = names.check_namespace(namespace)
-        self.stats = BusStats()
         self._url = url or DEFAULT_URL
         self._max_age = max_age
         self._duplicate_window = duplicate_window
         self._ack_wait = ack_wait
         self._max_in_flight = max(1, max_in_flight)
         self._fetch_wait = fetch_wait
-        self._dedup_window = dedup_window
         self._timeout = timeout
-        self._clock: Clock = clock or WallClock()
         self._subscriptions: list[_NatsSubscription] = []
         self._settling: set[asyncio.Task[None]] = set()
-        self._closed = False
         self._last_error: Exception | None = None
-        self._loop = LoopThread(f"opendrs-nats-{namespace}")
-        self._dispatcher = Dispatcher(f"opendrs-nats-handlers-{namespace}")
-        self._confirms = Confirmations(
-            self._loop, window=confirm_window, timeout=timeout, server=f"NATS at {self._url}"
+        self._session = ThreadedSession(
+            "NATS",
+            self._url,
+            namespace=self.namespace,
+            send=self._send,
+            timeout=timeout,
+            confirm_window=confirm_window,
+            dedup_window=dedup_window,
+            clock=clock,
         )
-        self._loop.start()
-        self._dispatcher.start()
-        try:
-            self._nc, self._js = self._run(self._connect(), "connect")
-        except BaseException:
-            self._dispatcher.stop()
-            self._loop.stop()
-            raise
+        self.stats = self._session.stats
+        self._nc, self._js = self._session.open(self._connect())
 
     # --- the port ---------------------------------------------------------
 
     def publish(self, subject: str, event: Event) -> None:
-        self._publish(subjects.check_subject(subject), codec.encode(event), event.id)
+        self._session.publish(subject, event)
 
     def publish_raw(self, subject: str, payload: bytes, message_id: str = "") -> None:
         """Put bytes on a subject as they are (tests use it to send garbage)."""
-        self._publish(subjects.check_subject(subject), payload, message_id)
+        self._session.publish_raw(subject, payload, message_id)
 
     def subscribe(self, pattern: str, handler: Handler, group: str = "") -> _NatsSubscription:
-        self._check_open()
-        route = Route(
-            subjects.check_pattern(pattern),
-            handler,
-            names.check_group(group),
-            stats=self.stats,
-            dead_letters=self._dead_letter,
-            dedup_window=self._dedup_window,
-        )
-        sub = _NatsSubscription(self, route)
-        self._run(self._start(sub), f"subscribe to {pattern}")
+        sub = _NatsSubscription(self, self._session.route(pattern, handler, group))
+        self._session.run(self._start(sub), f"subscribe to {pattern}")
         self._subscriptions.append(sub)
         return sub
 
     def drain(self, timeout: float = 5.0) -> bool:
         """True once every consumer of this bus has nothing pending nor unacknowledged
         (messages are acknowledged after their handler returned)."""
-        self._confirms.wait_all()
+        self._session.confirms.wait_all()
+        dispatcher = self._session.dispatcher
         deadline = time.monotonic() + timeout
         pause = 0.002
         while True:
-            if self._closed:
+            if self._session.closed:
                 return True
             try:
-                before = self._dispatcher.submitted
-                idle = self._dispatcher.idle() and self._run(self._consumers_idle(), "drain")
-                if idle and before == self._dispatcher.submitted and self._dispatcher.idle():
+                before = dispatcher.submitted
+                idle = dispatcher.idle() and self._session.run(self._consumers_idle(), "drain")
+                if idle and before == dispatcher.submitted and dispatcher.idle():
                     return True
             except DriverError as exc:
                 log.warning("drain: %s", exc)
@@ -164,20 +150,7 @@ class NatsBus:
             pause = min(pause * 2, 0.05)
 
     def close(self) -> None:
-        if self._closed:
-            return
-        try:
-            self._confirms.wait_all()
-        except DriverError as exc:
-            log.error("closing the bus: %s", exc)
-        self._closed = True
-        self._unsubscribe_all()
-        self._dispatcher.stop(self._timeout)
-        try:
-            self._loop.run(self._disconnect(), self._timeout)
-        except Exception as exc:
-            log.warning("closing the NATS connection: %s", exc)
-        self._loop.stop(self._timeout)
+        self._session.close(self._unsubscribe_all, self._disconnect)
 
     def __enter__(self) -> NatsBus:
         return self
@@ -198,31 +171,16 @@ class NatsBus:
     def remove_namespace(self) -> None:
         """Delete the stream and with it every message and consumer of the namespace
         (tests, and operators retiring a deployment); closes the bus."""
-        if not self._closed:
+        if not self._session.closed:
             self._unsubscribe_all()
             try:
-                self._run(self._js.delete_stream(self.namespace), "delete the stream")
+                self._session.run(self._js.delete_stream(self.namespace), "delete the stream")
             except DriverError as exc:
                 if "not found" not in str(exc).lower():
                     raise
         self.close()
 
     # --- inside -----------------------------------------------------------
-
-    def _run(self, coro: Coroutine[Any, Any, Any], what: str) -> Any:
-        try:
-            return self._loop.run(coro, self._timeout + 1.0)
-        except (InvalidInput, DriverError):
-            raise
-        except Exception as exc:
-            raise DriverError(
-                f"NATS at {self._url}: {what} failed: {type(exc).__name__}: {exc}",
-                transient=True,
-            ) from exc
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise DriverError("the NATS bus is closed")
 
     async def _connect(self) -> tuple[Client, JetStreamContext]:
         try:
@@ -281,18 +239,14 @@ class NatsBus:
             log.warning("flushing NATS before closing: %s", exc)
         await self._nc.close()
 
-    def _publish(self, subject: str, payload: bytes, message_id: str) -> None:
-        self._check_open()
-        headers = {api.Header.MSG_ID: message_id} if message_id else None
-        self._confirms.send(
-            self._js.publish(
-                f"{self.namespace}.{subject}",
-                payload,
-                timeout=self._timeout,
-                stream=self.namespace,
-                headers=headers,
-            ),
-            f"publish on {subject}",
+    def _send(self, subject: str, payload: bytes, message_id: str) -> Coroutine[Any, Any, Any]:
+        headers: dict[str, Any] | None = {api.Header.MSG_ID: message_id} if message_id else None
+        return self._js.publish(
+            f"{self.namespace}.{subject}",
+            payload,
+            timeout=self._timeout,
+            stream=self.namespace,
+            headers=headers,
         )
 
     async def _start(self, sub: _NatsSubscription) -> None:
@@ -346,7 +300,7 @@ class NatsBus:
                     await _settle(msg, False)
                     continue
                 sub.in_flight += 1
-                self._dispatcher.submit(
+                self._session.dispatcher.submit(
                     sub.route,
                     msg.subject[prefix:],
                     msg.data,
@@ -358,7 +312,7 @@ class NatsBus:
         """What the dispatcher calls when done with `msg` (on its own thread)."""
 
         def settle(handled: bool) -> None:
-            self._loop.call_soon(lambda: self._settled(sub, msg, handled))
+            self._session.loop.call_soon(lambda: self._settled(sub, msg, handled))
 
         return settle
 
@@ -376,7 +330,7 @@ class NatsBus:
             return
         self._subscriptions.remove(sub)
         try:
-            self._run(self._stop(sub), f"unsubscribe from {sub.route.pattern}")
+            self._session.run(self._stop(sub), f"unsubscribe from {sub.route.pattern}")
         except DriverError as exc:
             log.warning("%s", exc)
 
@@ -391,7 +345,7 @@ class NatsBus:
             await asyncio.gather(*(self._stop(sub) for sub in subs), return_exceptions=True)
 
         try:
-            self._run(stop_all(), "unsubscribe")
+            self._session.run(stop_all(), "unsubscribe")
         except DriverError as exc:
             log.warning("%s", exc)
 
@@ -419,12 +373,6 @@ class NatsBus:
             if info.num_pending or info.num_ack_pending:
                 return False
         return True
-
-    def _dead_letter(self, subject: str, payload: bytes, reason: str, key: str, who: str) -> None:
-        letter = deadletter.dead_letter(
-            subject, payload, reason, time=self._clock.now(), key=key, consumer=who
-        )
-        self._publish(subjects.DEAD_LETTER, codec.encode(letter), letter.id)
 
 
 def _message_key(msg: Msg) -> str:

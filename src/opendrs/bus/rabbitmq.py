@@ -25,12 +25,11 @@ from typing import Any
 import aio_pika
 import aio_pika.abc
 
-from opendrs.bus import codec, deadletter, names, subjects
-from opendrs.bus.confirms import Confirmations
-from opendrs.bus.dispatch import BusStats, Dispatcher, Route
-from opendrs.bus.loop import LoopThread
-from opendrs.domain.clock import Clock, WallClock
-from opendrs.domain.errors import DriverError, InvalidInput
+from opendrs.bus import names, subjects
+from opendrs.bus.dispatch import Route
+from opendrs.bus.threaded import ThreadedSession
+from opendrs.domain.clock import Clock
+from opendrs.domain.errors import DriverError
 from opendrs.domain.event import Event
 from opendrs.domain.ports import Handler
 
@@ -87,58 +86,41 @@ class RabbitBus:
         clock: Clock | None = None,
     ) -> None:
         self.namespace = names.check_namespace(namespace)
-        self.stats = BusStats()
         self._url = url or DEFAULT_URL
         self._prefetch = max(1, prefetch)
         self._dead_letter_limit = dead_letter_limit
-        self._dedup_window = dedup_window
         self._timeout = timeout
-        self._clock: Clock = clock or WallClock()
         self._instance = uuid.uuid4().hex
         self._tokens = itertools.count()
         self._barriers: dict[str, threading.Event] = {}
         self._subscriptions: list[_RabbitSubscription] = []
         self._declared: set[str] = set()
         self._settling: set[asyncio.Task[None]] = set()
-        self._closed = False
-        self._loop = LoopThread(f"opendrs-rabbitmq-{namespace}")
-        self._dispatcher = Dispatcher(f"opendrs-rabbitmq-handlers-{namespace}")
-        self._confirms = Confirmations(
-            self._loop,
-            window=confirm_window,
+        self._session = ThreadedSession(
+            "RabbitMQ",
+            _redacted(self._url),
+            namespace=self.namespace,
+            send=self._send,
             timeout=timeout,
-            server=f"RabbitMQ at {_redacted(self._url)}",
+            confirm_window=confirm_window,
+            dedup_window=dedup_window,
+            clock=clock,
         )
-        self._loop.start()
-        self._dispatcher.start()
-        try:
-            self._run(self._connect(), "connect")
-        except BaseException:
-            self._dispatcher.stop()
-            self._loop.stop()
-            raise
+        self.stats = self._session.stats
+        self._session.open(self._connect())
 
     # --- the port ---------------------------------------------------------
 
     def publish(self, subject: str, event: Event) -> None:
-        self._publish(subjects.check_subject(subject), codec.encode(event), event.id)
+        self._session.publish(subject, event)
 
     def publish_raw(self, subject: str, payload: bytes, message_id: str = "") -> None:
         """Put bytes on a subject as they are (tests use it to send garbage)."""
-        self._publish(subjects.check_subject(subject), payload, message_id)
+        self._session.publish_raw(subject, payload, message_id)
 
     def subscribe(self, pattern: str, handler: Handler, group: str = "") -> _RabbitSubscription:
-        self._check_open()
-        route = Route(
-            subjects.check_pattern(pattern),
-            handler,
-            names.check_group(group),
-            stats=self.stats,
-            dead_letters=self._dead_letter,
-            dedup_window=self._dedup_window,
-        )
-        sub = _RabbitSubscription(self, route)
-        self._run(self._start(sub), f"subscribe to {pattern}")
+        sub = _RabbitSubscription(self, self._session.route(pattern, handler, group))
+        self._session.run(self._start(sub), f"subscribe to {pattern}")
         self._subscriptions.append(sub)
         return sub
 
@@ -146,32 +128,19 @@ class RabbitBus:
         """Send a marker through each queue this bus consumes and wait until every
         marker has come out of the dispatcher: queues are FIFO, so what was in a
         queue before its marker has been handled. Repeated while handlers publish."""
-        self._confirms.wait_all()
+        self._session.confirms.wait_all()
+        dispatcher = self._session.dispatcher
         deadline = time.monotonic() + timeout
-        while not self._closed:
-            before = self._dispatcher.submitted
+        while not self._session.closed:
+            before = dispatcher.submitted
             if not self._barrier_round(deadline):
                 return False
-            if before == self._dispatcher.submitted:
+            if before == dispatcher.submitted:
                 return True
         return True
 
     def close(self) -> None:
-        if self._closed:
-            return
-        try:
-            self._confirms.wait_all()
-        except DriverError as exc:
-            log.error("closing the bus: %s", exc)
-        self._closed = True
-        for sub in list(self._subscriptions):
-            self._unsubscribe(sub)
-        self._dispatcher.stop(self._timeout)
-        try:
-            self._loop.run(self._disconnect(), self._timeout)
-        except Exception as exc:
-            log.warning("closing the RabbitMQ connection: %s", exc)
-        self._loop.stop(self._timeout)
+        self._session.close(self._unsubscribe_all, self._disconnect)
 
     def __enter__(self) -> RabbitBus:
         return self
@@ -192,28 +161,12 @@ class RabbitBus:
     def remove_namespace(self) -> None:
         """Delete the exchange, the dead-letter queue and the group queues this bus
         declared (tests, and operators retiring a deployment); closes the bus."""
-        if not self._closed:
-            for sub in list(self._subscriptions):
-                self._unsubscribe(sub)
-            self._run(self._remove(), "remove the namespace")
+        if not self._session.closed:
+            self._unsubscribe_all()
+            self._session.run(self._remove(), "remove the namespace")
         self.close()
 
     # --- inside -----------------------------------------------------------
-
-    def _run(self, coro: Coroutine[Any, Any, Any], what: str) -> Any:
-        try:
-            return self._loop.run(coro, self._timeout + 1.0)
-        except (InvalidInput, DriverError):
-            raise
-        except Exception as exc:
-            raise DriverError(
-                f"RabbitMQ at {_redacted(self._url)}: {what} failed: {type(exc).__name__}: {exc}",
-                transient=True,
-            ) from exc
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise DriverError("the RabbitMQ bus is closed")
 
     async def _connect(self) -> None:
         self._connection = await aio_pika.connect_robust(
@@ -244,18 +197,14 @@ class RabbitBus:
         await self._channel.exchange_delete(self.namespace)
         self._declared.clear()
 
-    def _publish(self, subject: str, payload: bytes, message_id: str) -> None:
-        self._check_open()
+    def _send(self, subject: str, payload: bytes, message_id: str) -> Coroutine[Any, Any, Any]:
         message = aio_pika.Message(
             payload,
             content_type=CONTENT_TYPE,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=message_id or None,
         )
-        self._confirms.send(
-            self._exchange.publish(message, routing_key=subject, timeout=self._timeout),
-            f"publish on {subject}",
-        )
+        return self._exchange.publish(message, routing_key=subject, timeout=self._timeout)
 
     async def _start(self, sub: _RabbitSubscription) -> None:
         route = sub.route
@@ -287,12 +236,12 @@ class RabbitBus:
         if not subjects.matches(sub.route.pattern, subject):
             self._settle(message, True)  # `#` also matches what `>` does not
             return
-        self._dispatcher.submit(
+        self._session.dispatcher.submit(
             sub.route,
             subject,
             message.body,
             message.message_id or "",
-            lambda handled: self._loop.call_soon(lambda: self._settle(message, handled)),
+            lambda handled: self._session.loop.call_soon(lambda: self._settle(message, handled)),
         )
 
     def _settle(self, message: aio_pika.abc.AbstractIncomingMessage, handled: bool) -> None:
@@ -312,7 +261,7 @@ class RabbitBus:
     def _barrier_arrived(self, token: str, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         waiter = self._barriers.get(token)
         if waiter is not None:
-            self._dispatcher.call(waiter.set)
+            self._session.dispatcher.call(waiter.set)
             self._settle(message, True)
         elif token.startswith(self._instance):
             self._settle(message, True)  # ours but given up on: drop it
@@ -339,7 +288,7 @@ class RabbitBus:
 
     def _send_barrier(self, queue: str, token: str, ttl: float) -> None:
         marker = aio_pika.Message(b"", headers={_BARRIER: token}, expiration=ttl)
-        self._run(
+        self._session.run(
             self._channel.default_exchange.publish(
                 marker, routing_key=queue, timeout=self._timeout
             ),
@@ -352,18 +301,23 @@ class RabbitBus:
             return
         self._subscriptions.remove(sub)
         try:
-            self._run(self._cancel(sub), f"unsubscribe from {sub.route.pattern}")
+            self._session.run(self._cancel(sub), f"unsubscribe from {sub.route.pattern}")
         except DriverError as exc:
             log.warning("%s", exc)
-        if not self._dispatcher.on_thread():
+        dispatcher = self._session.dispatcher
+        if not dispatcher.on_thread():
             # let a handler still running finish and acknowledge before the channel goes
             done = threading.Event()
-            self._dispatcher.call(done.set)
+            dispatcher.call(done.set)
             done.wait(self._timeout)
         try:
-            self._run(self._close_channel(sub), f"unsubscribe from {sub.route.pattern}")
+            self._session.run(self._close_channel(sub), f"unsubscribe from {sub.route.pattern}")
         except DriverError as exc:
             log.warning("%s", exc)
+
+    def _unsubscribe_all(self) -> None:
+        for sub in list(self._subscriptions):
+            self._unsubscribe(sub)
 
     async def _cancel(self, sub: _RabbitSubscription) -> None:
         if sub.queue is not None and sub.tag:
@@ -374,12 +328,6 @@ class RabbitBus:
             await asyncio.wait(set(self._settling), timeout=self._timeout)
         if sub.channel is not None and not sub.channel.is_closed:
             await sub.channel.close()
-
-    def _dead_letter(self, subject: str, payload: bytes, reason: str, key: str, who: str) -> None:
-        letter = deadletter.dead_letter(
-            subject, payload, reason, time=self._clock.now(), key=key, consumer=who
-        )
-        self._publish(subjects.DEAD_LETTER, codec.encode(letter), letter.id)
 
 
 def _text(value: object) -> str:
