@@ -164,6 +164,12 @@ class StatsdSettings(Section):
     sample_rate: float = Field(1.0, gt=0, le=1)
     max_packet: int = Field(1432, ge=64, le=65507)
     meters: list[str] = Field(default_factory=list, description="empty: every meter")
+    only_changed_gauges: bool = Field(
+        False,
+        description="send a gauge only when its value changed (statsd keeps the last "
+        "value of a gauge); every gauge again each `all_gauges_every` polls",
+    )
+    all_gauges_every: int = Field(10, ge=1)
 
 
 class GraphiteSettings(Section):

@@ -102,3 +102,35 @@ def test_invalid_counters_or_a_name_twice_leave_it_to_instance_by_instance() -> 
     assert sweep.rows([good, InstanceCounters("b", 0.0, 0, 10, 512)], table, "h") is None
     assert sweep.rows([good, good], table, "h") is None
     assert sweep.rows([good], table, "h") is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(-1, 2),
+    st.integers(-1, 1),
+    st.integers(-1, 1),
+    st.sampled_from([0.0, float("nan"), float("inf")]),
+    st.sampled_from(["", "a"]),
+    st.sampled_from(["disks", "interfaces", "volumes"]),
+    st.integers(-1, 1),
+    st.integers(-1, 1),
+)
+def test_the_sweep_refuses_exactly_what_instance_by_instance_refuses(
+    vcpus: int,
+    cpu: int,
+    memory: int,
+    t: float,
+    name: str,
+    where: str,
+    read: int,
+    write: int,
+) -> None:
+    devices = {where: {"vda": DeviceBytes(read, write)}}
+    counters = InstanceCounters(name, t, vcpus, cpu, memory, None, **devices)  # type: ignore[arg-type]
+    try:
+        instance_rows(counters, RateTable(), "h")
+    except Exception:
+        refused = True
+    else:
+        refused = False
+    assert (PollSweep().rows([counters], RateTable(), "h") is None) == refused

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import compress
+from math import isfinite
 from typing import overload
 
 import numpy as np
@@ -20,7 +21,6 @@ from opendrs.agent.meters import (
     _NONE,
     CUMULATIVE,
     GAUGE,
-    _check_instance,
     _labels,
 )
 from opendrs.agent.plugin import Hook
@@ -96,8 +96,17 @@ class PollSweep:
 
 
 def _read(c: InstanceCounters, inputs: list[float]) -> _Signature:
-    """Check `c`, add its numbers to `inputs`, and return its layout."""
-    _check_instance(c)
+    """Check `c`, add its numbers to `inputs`, and return its layout. Raises
+    ValueError for counters `meters._check_instance` refuses (instance by
+    instance then says what is wrong)."""
+    if (
+        not c.instance
+        or c.vcpus < 1
+        or c.cpu_time_ns < 0
+        or c.memory_mb < 0
+        or not isfinite(c.time)
+    ):
+        raise ValueError(c.instance)
     used = c.memory_used_mb
     inputs += (
         float(c.cpu_time_ns),
@@ -120,6 +129,8 @@ def _devices(found: Mapping[str, DeviceBytes], inputs: list[float]) -> _Devices:
     out = []
     for device in sorted(found) if len(found) > 1 else found:
         counts = found[device]
+        if counts.read < 0 or counts.write < 0:
+            raise ValueError(device)
         read_ops, write_ops = counts.read_ops, counts.write_ops
         inputs += (
             float(counts.read),

@@ -5,11 +5,17 @@ history. The store is a port (`HostHistory`) that the round-robin engine
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import compress
+from operator import itemgetter
 from typing import Protocol
 
 from opendrs.agent.batch import SampleBatch, rows_of
 from opendrs.agent.plugin import PollResult, QuietHooks
 from opendrs.domain.sample import Sample, SampleType
+
+_METER = itemgetter(0)
+_TYPE = itemgetter(4)
+_GAUGE = SampleType.GAUGE
 
 
 class HostHistory(Protocol):
@@ -44,11 +50,11 @@ class HistoryPlugin(QuietHooks):
     def on_poll_done(self, result: PollResult) -> None:
         meters = self._meters
         rows = rows_of(result.samples)
+        # rows picked out without a Python step per row
         if meters:
-            kept = [row for row in rows if row[0] in meters]
+            kept = list(compress(rows, map(meters.__contains__, map(_METER, rows))))
         else:
-            gauge = SampleType.GAUGE
-            kept = [row for row in rows if row[4] is gauge]
+            kept = list(compress(rows, map(_GAUGE.__eq__, map(_TYPE, rows))))
         if kept:
             # a SampleBatch: a store may read its `.rows` and never make a Sample
             self._store.record(result.time, SampleBatch(kept))

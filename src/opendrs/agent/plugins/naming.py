@@ -14,9 +14,10 @@ from opendrs.domain.sample import EntityKind, Sample
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
 _SERIES_LABELS = ("device", "interface")
 _PATHS_KEPT = 200_000
-# What a row's path depends on: meter, entity, kind and labels.
-_SHAPE = (itemgetter(0), itemgetter(1), itemgetter(6), itemgetter(8))
-# A poll's shape: those four columns (lists compare fast when they hold the
+# What a row's path depends on (meter, entity, kind and labels), and its type,
+# which decides the line a protocol writes of it.
+_SHAPE = (itemgetter(0), itemgetter(1), itemgetter(4), itemgetter(6), itemgetter(8))
+# A poll's shape: those five columns (lists compare fast when they hold the
 # very same objects, as the agent's rows of a steady host do).
 _Shape = tuple[list[object], ...]
 

@@ -37,6 +37,7 @@ class _Plan:
         "counters",
         "formats",
         "gauges",
+        "gauges_sent",
         "known",
         "layout",
         "paths",
@@ -62,6 +63,7 @@ class _Plan:
         self.previous: npt.NDArray[np.float64] = np.zeros(len(counters))
         self.known: npt.NDArray[np.bool_] = np.zeros(len(counters), dtype=bool)
         self.usable = True
+        self.gauges_sent: npt.NDArray[np.float64] | None = None
 
 
 class StatsdPlugin(QuietHooks):
@@ -77,6 +79,7 @@ class StatsdPlugin(QuietHooks):
         self._meters = frozenset(settings.meters)
         self._last: dict[str, float] = {}  # by path, while no plan holds them
         self._plan: _Plan | None = None
+        self._polls_since_all = 0
         self._socket: socket.socket | None = None
         self._address: tuple[str, int] | None = None
         self.lines_sent = 0
@@ -159,7 +162,8 @@ class StatsdPlugin(QuietHooks):
         current = values[counters]
         # first sight (unknown) or a reset (a decrease): no increase to count
         sent = plan.known & ~(current < plan.previous)
-        increase = current - plan.previous
+        with np.errstate(all="ignore"):  # inf - inf: a NaN, as in Python
+            increase = current - plan.previous
         plan.previous = current
         plan.known = np.ones(len(counters), dtype=bool)
         rate = self.settings.sample_rate
@@ -170,11 +174,16 @@ class StatsdPlugin(QuietHooks):
             sent[at[draws >= rate]] = False
         out = values.copy()
         out[counters] = increase
-        negative = plan.gauges[values[plan.gauges] < 0]
-        if not negative.size and sent.all():
+        gauges = values[plan.gauges]
+        changed = self._changed_gauges(plan, gauges)
+        negative = plan.gauges[gauges < 0]
+        if not negative.size and changed is None and sent.all():
             return plan.template % tuple(out.tolist()), len(rows)
         keep = np.ones(len(rows), dtype=bool)
         keep[counters] = sent
+        if changed is not None:
+            keep[plan.gauges] = changed
+            negative = negative[keep[negative]]
         formats = plan.formats
         if negative.size:
             # a leading sign means "change by" in statsd: reset, then set
@@ -184,6 +193,23 @@ class StatsdPlugin(QuietHooks):
         kept = keep.tolist()
         text = "".join(compress(formats, kept)) % tuple(compress(out.tolist(), kept))
         return text, int(keep.sum()) + int(negative.size)
+
+    def _changed_gauges(
+        self, plan: _Plan, gauges: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.bool_] | None:
+        """With `only_changed_gauges`, the gauges to send (None: all of them):
+        those whose value is not the one last sent (statsd keeps it), and every
+        one on the first poll of a layout and each `all_gauges_every` polls."""
+        if not self.settings.only_changed_gauges:
+            return None
+        last = plan.gauges_sent
+        plan.gauges_sent = gauges
+        self._polls_since_all += 1
+        if last is None or self._polls_since_all >= self.settings.all_gauges_every:
+            self._polls_since_all = 0
+            return None
+        changed: npt.NDArray[np.bool_] = gauges != last  # a NaN is never the value sent
+        return changed
 
     def _row_by_row(self, rows: Sequence[SampleRow], paths: Sequence[str]) -> tuple[str, int]:
         rate = self.settings.sample_rate

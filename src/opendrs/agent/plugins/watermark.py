@@ -10,6 +10,7 @@ import math
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
 
 from opendrs.agent.batch import PollBatch, rows_of
 from opendrs.agent.plugin import PollContext, PollResult, QuietHooks
@@ -26,6 +27,8 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     "<=": operator.le,
 }
 _KINDS = {"host": EntityKind.HOST, "instance": EntityKind.INSTANCE}
+_METER = operator.itemgetter(0)
+_ENTITY = operator.itemgetter(1)
 
 # One watch per rule, entity and series (a device or interface's labels).
 _Key = tuple[str, str, tuple[tuple[str, str], ...]]
@@ -195,9 +198,9 @@ class WatermarkPlugin(QuietHooks):
         instances = batch.instances
         host_kind = EntityKind.HOST
         isfinite = math.isfinite
-        for row in batch.rows:
-            if row[0] not in watched:
-                continue
+        rows = batch.rows
+        # the rows of a watched meter, picked out without a Python step per row
+        for row in compress(rows, map(watched.__contains__, map(_METER, rows))):
             meter, entity, value, _, _, t, kind, _, labels = row
             compiled = by_meter.get((kind, meter))
             if compiled is None or not isfinite(value):
@@ -213,7 +216,7 @@ class WatermarkPlugin(QuietHooks):
     def on_poll_done(self, result: PollResult) -> None:
         # Entities that left the host take their quiet watches with them; a watch in
         # alarm is kept so the alarm is not silently forgotten.
-        seen = {row[1] for row in rows_of(result.samples)}
+        seen = set(map(_ENTITY, rows_of(result.samples)))
         self._watches = {
             k: w for k, w in self._watches.items() if k[1] in seen or w.state != AlarmState.OK
         }
