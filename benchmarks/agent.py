@@ -386,9 +386,8 @@ def main() -> None:
         alone = agent_cycles(polls, [plugin])
         rows.append((f"rates + {plugin.name}", measure(alone, args.cycles)))
     # statsd keeps a gauge's last value: the option to send only changed ones. The
-    # synthetic host's load is constant, so every gauge here repeats (~all lines
-    # of 8 in 17 go); on a real host the rates move and only vcpus, memory and
-    # the like repeat.
+    # synthetic load is constant, so every gauge repeats here (a bound: on a real
+    # host the rates move and mostly vcpus, memory and the like repeat).
     if "only_changed_gauges" in StatsdSettings.model_fields:  # (not in a run of older code)
         only = StatsdSettings(port=sinks.udp_port, only_changed_gauges=True)
         changed = agent_cycles(polls, [StatsdPlugin(only)])

@@ -212,3 +212,28 @@ def test_a_bad_sample_column_names_the_field(columns: dict[str, object], field: 
     with pytest.raises(InvalidInput) as caught:
         codec.samples_of(event)
     assert caught.value.field == field
+
+
+def test_columns_of_rows_make_the_same_event_and_a_ragged_row_is_refused() -> None:
+    labels = {"device": "vda"}
+    rows = [
+        ("cpu", "vm", 1.5, "ns", SampleType.CUMULATIVE, 3.0, EntityKind.INSTANCE, "h", {}),
+        (
+            "disk.device.read.bytes",
+            "vm",
+            2.0,
+            "B",
+            SampleType.GAUGE,
+            3.0,
+            EntityKind.INSTANCE,
+            "h",
+            labels,
+        ),
+    ]
+    columns = codec.row_columns(rows)
+    assert columns[0] == ["cpu", "disk.device.read.bytes"] and columns[8] == [{}, labels]
+    event = codec.columns_event(columns, source="s", time=3.0)
+    assert event.data == codec.rows_event(rows, source="s", time=3.0).data
+    assert codec.samples_of(codec.decode(codec.encode(event))) == [Sample(*row) for row in rows]
+    with pytest.raises(ValueError, match="9 fields"):
+        codec.row_columns([rows[0], rows[1][:8]])  # type: ignore[list-item]
