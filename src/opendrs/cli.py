@@ -3,6 +3,7 @@ configuration checks. Every bad input ends with one clear line and exit code 2."
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import sys
@@ -43,7 +44,31 @@ def _settings(config: Path | None) -> Settings:
     return _guarded(lambda: load_settings(config))
 
 
-@click.group()
+class _Commands(click.Group):
+    """The nouns that live in their own modules (opendrs.commands.*), imported
+    only when used so that `opendrs simulate` does not load the server."""
+
+    lazy = {
+        "agent": "opendrs.commands.agent:agent",
+        "plans": "opendrs.commands.plans:plans",
+        "rules": "opendrs.commands.rules:rules",
+        "server": "opendrs.commands.server:server",
+        "simulate": "opendrs.commands.simulate:simulate",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, attribute = self.lazy[name].split(":")
+            command = getattr(importlib.import_module(module), attribute)
+            assert isinstance(command, click.Command)
+            return command
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=_Commands)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 def main(verbose: int) -> None:
     """opendrs: dynamic resource scheduling for KVM and OpenStack-style clouds."""
@@ -271,21 +296,6 @@ def _what_if(scenario: Path, goal: str, strategy: str, params: tuple[str, ...]) 
         parameters[key] = yaml.safe_load(raw)
     result: dict[str, Any] = what_if(scenario, goal=goal, strategy=strategy, parameters=parameters)
     return result
-
-
-def _register_commands() -> None:
-    """The nouns that live in their own modules (opendrs.commands.*)."""
-    from opendrs.commands.agent import agent
-    from opendrs.commands.plans import plans
-    from opendrs.commands.rules import rules
-    from opendrs.commands.server import server
-    from opendrs.commands.simulate import simulate
-
-    for command in (agent, plans, rules, server, simulate):
-        main.add_command(command)
-
-
-_register_commands()
 
 
 @main.group()

@@ -25,10 +25,7 @@ class Scenario:
 
 
 def _room(host: Host) -> list[float]:
-    return [
-        host.vcpus * host.cpu_allocation_ratio - host.reserved_host_cpus,
-        host.memory_mb * host.ram_allocation_ratio - host.reserved_host_memory_mb,
-    ]
+    return [host.allocatable_vcpus, host.allocatable_memory_mb]
 
 
 def _place(

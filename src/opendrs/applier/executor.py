@@ -135,6 +135,9 @@ class PlanExecutor:
         self._policy = policy or ApplierPolicy()
         self.hook_failures = 0
         self.plan_failures = 0
+        # Checked once: isinstance against a runtime Protocol is slow, and asked for
+        # every plan that starts or ends.
+        self._leases: LeaseRepository | None = plans if isinstance(plans, LeaseRepository) else None
         # The load share of each running plan as last read; a repository that hands
         # back the same (immutable) plan object while it is unchanged saves the
         # recount.
@@ -235,15 +238,16 @@ class PlanExecutor:
     def _release_stale_leases(self) -> None:
         """A crash between a plan's last state write and giving back its leases
         leaves them held by a finished (or deleted) plan: give them back."""
-        if not isinstance(self._plans, LeaseRepository):
+        leases = self._leases
+        if leases is None:
             return
-        for owner in sorted(set(self._plans.list_leases().values())):
+        for owner in sorted(set(leases.list_leases().values())):
             try:
                 finished = self._plans.get_plan(owner).state in FINAL_PLAN_STATES
             except NotFound:
                 finished = True
             if finished:
-                released = self._plans.release_leases(owner)
+                released = leases.release_leases(owner)
                 log.info("released %d lease(s) left by finished plan %s", released, owner)
 
     def _start_approved(self) -> None:
@@ -425,17 +429,17 @@ class PlanExecutor:
     def _set_state(self, plan: ActionPlan, state: PlanState, message: str) -> ActionPlan:
         moved = plan.moved_to(state, message)
         self._plans.set_plan_state(plan.id, state, message)
-        if state in FINAL_PLAN_STATES and isinstance(self._plans, LeaseRepository):
-            self._plans.release_leases(plan.id)
+        if state in FINAL_PLAN_STATES and self._leases is not None:
+            self._leases.release_leases(plan.id)
         self._notify(moved, None)
         return moved
 
     def _lease(self, plan: ActionPlan) -> None:
         """Take the plan's hosts and instances, or raise ResourceBusy naming who holds
         what; plans on disjoint hosts never wait for each other."""
-        if not isinstance(self._plans, LeaseRepository):
+        if self._leases is None:
             return
-        held = self._plans.acquire_leases(plan.id, sorted(resources(plan)))
+        held = self._leases.acquire_leases(plan.id, sorted(resources(plan)))
         if held:
             raise ResourceBusy(f"action plan {plan.id} cannot start", held)
 
