@@ -219,7 +219,8 @@ def _demo_serve(settings: Settings) -> None:
     console.print(
         f"opendrs demo: {len(system.cloud.list_hosts())} hosts, "
         f"{len(system.cloud.list_instances())} VMs; dashboard at "
-        f"[bold]http://{settings.api.host}:{bound}/[/bold]  (Ctrl-C stops)"
+        f"[bold]http://{settings.api.host}:{bound}/[/bold]  (Ctrl-C stops)",
+        soft_wrap=True,
     )
     pause = settings.demo.wall_seconds_per_step
     try:
