@@ -16,7 +16,9 @@ from types import FrameType
 import click
 from rich.console import Console
 
+from opendrs.agent.plugins.history import HostHistory
 from opendrs.config import Settings, load_settings
+from opendrs.domain.clock import Clock
 from opendrs.domain.errors import InvalidInput, OpendrsError
 
 console = Console(stderr=True)
@@ -88,6 +90,16 @@ def _once(
         click.echo(f"  error: {error}")
 
 
+def host_history(settings: Settings, host: str, clock: Clock) -> HostHistory | None:
+    """The host's own round-robin store, when the history plugin is configured."""
+    if "history" not in settings.agent.plugins:
+        return None
+    from opendrs.store.rrd.collection import HostArchives, HostRecorder
+
+    directory = settings.agent.history.directory or Path("var/agent-history")
+    return HostRecorder(HostArchives(directory, clock=clock), host)
+
+
 def _run(driver: str, uri: str, host: str, settings: Settings, config: Path | None) -> None:
     from opendrs.agent.assembly import AgentServices, build_pipeline
     from opendrs.agent.poller import Agent
@@ -102,7 +114,13 @@ def _run(driver: str, uri: str, host: str, settings: Settings, config: Path | No
     name = host or socket.gethostname()
     stats = stats_source(driver, uri, clock)
     bus = open_bus(settings.bus, clock=clock)
-    services = AgentServices(host=name, clock=clock, bus=bus, partitions=settings.bus.partitions)
+    services = AgentServices(
+        host=name,
+        clock=clock,
+        bus=bus,
+        partitions=settings.bus.partitions,
+        history=host_history(settings, name, clock),
+    )
     poller = Agent(name, stats, build_pipeline(settings.agent, services), clock)
     reloader = AgentReloader(poller, services, settings.agent, path=config)
     reloader.subscribe(bus)
