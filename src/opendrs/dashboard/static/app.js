@@ -296,7 +296,11 @@ function renderAction(action, index, numbers) {
       { class: "action-body" },
       el("div", { class: "action-what" }, describeAction(action).map((part, i) => [i ? " " : "", part])),
       after.length ? el("div", { class: "after" }, `after ${after.join(", ")}`) : null,
-      detail.length ? el("div", { class: "explanation" }, detail.join(" — ")) : null,
+      // Explanations can run long (every rejected host and why): three lines
+      // on the page, the whole text on hover.
+      detail.length
+        ? el("div", { class: "explanation", title: detail.join(" — ") }, detail.join(" — "))
+        : null,
     ),
     badge(action.state),
   );
