@@ -110,7 +110,7 @@ def render(
         # Ceilometer's MB are binary megabytes; SI prefixes on top read as "20 kMB".
         axes.set_ylim(bottom=0 if _non_negative(curves) else None)
         axes.yaxis.set_major_formatter(
-            lambda v, _: f"{v / 1024:g} GiB" if abs(v) >= 1024 else f"{v:g} MiB"
+            lambda v, _: f"{v / 1024:.3g} GiB" if abs(v) >= 1024 else f"{v:.4g} MiB"
         )
     else:
         axes.set_ylim(bottom=0 if _non_negative(curves) else None)
