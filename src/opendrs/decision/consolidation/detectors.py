@@ -86,27 +86,41 @@ class _Robust:
         return self._decide(_utilisation(load, hosts, vm), rows, lengths)
 
 
-def _masked_sorted(rows: FloatArray, lengths: IntArray) -> FloatArray:
-    positions = np.arange(HISTORY_LENGTH)[None, :]
-    padded = np.where(positions < lengths[:, None], rows, np.inf)
+def _masked_sorted(rows: FloatArray, lengths: IntArray, full: bool = False) -> FloatArray:
+    # `full`: every row has HISTORY_LENGTH points, nothing to mask (the usual case).
+    if full:
+        padded = rows
+    else:
+        positions = np.arange(HISTORY_LENGTH)[None, :]
+        padded = np.where(positions < lengths[:, None], rows, np.inf)
     result: FloatArray = np.sort(padded, axis=1)
     return result
 
 
-def _medians(ordered: FloatArray, lengths: IntArray) -> FloatArray:
+def _medians(ordered: FloatArray, lengths: IntArray, full: bool = False) -> FloatArray:
     """Median of each row's first `length` (sorted) values."""
-    index = np.arange(len(lengths))
-    low = ordered[index, (lengths - 1) // 2]
-    high = ordered[index, lengths // 2]
+    if full:
+        middle = HISTORY_LENGTH // 2
+        low = ordered[:, (HISTORY_LENGTH - 1) // 2]
+        high = ordered[:, middle]
+    else:
+        index = np.arange(len(lengths))
+        low = ordered[index, (lengths - 1) // 2]
+        high = ordered[index, lengths // 2]
     result: FloatArray = (low + high) / 2.0
     return result
 
 
+def _all_full(lengths: IntArray) -> bool:
+    return bool(lengths.size) and int(lengths.min()) == HISTORY_LENGTH
+
+
 class MedianAbsoluteDeviation(_Robust):
     def spread(self, rows: FloatArray, lengths: IntArray) -> FloatArray:
-        median = _medians(_masked_sorted(rows, lengths), lengths)
+        full = _all_full(lengths)
+        median = _medians(_masked_sorted(rows, lengths, full), lengths, full)
         deviations = np.abs(rows - median[:, None])
-        return _medians(_masked_sorted(deviations, lengths), lengths)
+        return _medians(_masked_sorted(deviations, lengths, full), lengths, full)
 
 
 def _java_round(x: float) -> int:
@@ -115,12 +129,21 @@ def _java_round(x: float) -> int:
 
 class InterquartileRange(_Robust):
     def spread(self, rows: FloatArray, lengths: IntArray) -> FloatArray:
-        ordered = _masked_sorted(rows, lengths)
+        full = _all_full(lengths)
+        ordered = _masked_sorted(rows, lengths, full)
+        if full:
+            q1, q3 = _quartile_positions(HISTORY_LENGTH)
+            result: FloatArray = ordered[:, q3] - ordered[:, q1]
+            return result
         index = np.arange(len(lengths))
-        q1 = np.array([_java_round(0.25 * (n + 1)) - 1 for n in lengths.tolist()], dtype=np.int64)
-        q3 = np.array([_java_round(0.75 * (n + 1)) - 1 for n in lengths.tolist()], dtype=np.int64)
-        result: FloatArray = ordered[index, q3] - ordered[index, q1]
+        q1s = np.array([_quartile_positions(n)[0] for n in lengths.tolist()], dtype=np.int64)
+        q3s = np.array([_quartile_positions(n)[1] for n in lengths.tolist()], dtype=np.int64)
+        result = ordered[index, q3s] - ordered[index, q1s]
         return result
+
+
+def _quartile_positions(points: int) -> tuple[int, int]:
+    return _java_round(0.25 * (points + 1)) - 1, _java_round(0.75 * (points + 1)) - 1
 
 
 def regression_weights(points: int, at: float) -> FloatArray:
@@ -154,9 +177,17 @@ class LocalRegression:
         s = load.snapshot
         seconds = load.max_migration_seconds(hosts, vm)
         ahead = np.ceil(seconds / s.interval).astype(np.int64)
-        result = np.empty(len(hosts))
         low, high = int(ahead.min()), int(ahead.max())
-        kinds = [low] if low == high else np.unique(ahead).tolist()
+        if low == high:
+            # The usual case: one horizon for every host, no masking needed.
+            weights = self._weights_for(low)
+            values: FloatArray = load.history[hosts, :REGRESSION_POINTS] @ weights
+            if vm >= 0:
+                own = float(s.vm_history[vm, :REGRESSION_POINTS] @ weights)
+                values = values + own * s.vm_mips[vm] / s.host_mips[hosts]
+            return values
+        result = np.empty(len(hosts))
+        kinds = np.unique(ahead).tolist()
         for steps in kinds:
             weights = self._weights_for(int(steps))
             chosen = ahead == steps
@@ -172,8 +203,12 @@ class LocalRegression:
         lengths = load.history_length[hosts]
         if vm >= 0:
             lengths = np.maximum(lengths, load.vm_trimmed[vm])
-        flags: BoolArray = _utilisation(load, hosts, vm) > FALLBACK_THRESHOLD
         enough = lengths >= REGRESSION_POINTS
+        if enough.size and enough.all():
+            # Every host has history enough: the fallback would be overwritten anyway.
+            every: BoolArray = self.predicted(load, hosts, vm) * self.safety >= 1.0
+            return every
+        flags: BoolArray = _utilisation(load, hosts, vm) > FALLBACK_THRESHOLD
         if enough.any():
             prediction = self.predicted(load, hosts[enough], vm)
             flags[enough] = prediction * self.safety >= 1.0

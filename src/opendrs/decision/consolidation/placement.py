@@ -31,14 +31,19 @@ def find_host(load: Load, vm: int, excluded: BoolArray, detector: Detector) -> i
     hosts = suitable(load, vm, excluded)
     if hosts.size == 0:
         return -1
-    busy = load.used[hosts] != 0.0
-    if busy.any():
-        flagged = np.zeros(hosts.size, dtype=np.bool_)
-        flagged[busy] = detector.overloaded_with(load, hosts[busy], vm)
-        hosts = hosts[~flagged]
-        if hosts.size == 0:
-            return -1
-    after = (load.used[hosts] + s.vm_demand[vm]) / s.host_mips[hosts]
+    used = load.used[hosts]
+    busy = used != 0.0
+    busy_hosts = hosts[busy]
+    if busy_hosts.size:
+        flagged = detector.overloaded_with(load, busy_hosts, vm)
+        if flagged.any():
+            keep = np.ones(hosts.size, dtype=np.bool_)
+            keep[busy] = ~flagged
+            hosts = hosts[keep]
+            if hosts.size == 0:
+                return -1
+            used = used[keep]
+    after = (used + s.vm_demand[vm]) / s.host_mips[hosts]
     increase = power_at(s.host_power, hosts, after) - load.power_now[hosts]
     return int(hosts[int(np.argmin(increase))])
 

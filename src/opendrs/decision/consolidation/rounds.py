@@ -84,12 +84,15 @@ def _underload(
     not_target = overloaded | switched_off
     # Hosts with no VM of their own that may move cannot be emptied.
     emptied: list[int] = []
-    while True:
-        eligible = ~not_source & (utilisation > 0.0) & (utilisation < 1.0)
-        candidates = np.flatnonzero(eligible)
-        if candidates.size == 0:
-            break
-        host = int(candidates[int(np.argmin(utilisation[candidates]))])
+    # Utilisation is the measured one and never changes within the round, and hosts
+    # only ever leave the eligible set: least utilised first (ties: lowest index) is
+    # one stable sort, skipping hosts excluded meanwhile.
+    eligible = ~not_source & (utilisation > 0.0) & (utilisation < 1.0)
+    candidates = np.flatnonzero(eligible)
+    order = candidates[np.argsort(utilisation[candidates], kind="stable")].tolist()
+    for host in order:
+        if not_source[host]:
+            continue
         not_source[host] = True
         not_target[host] = True
         vms = load.movable(host)

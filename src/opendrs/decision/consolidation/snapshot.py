@@ -96,7 +96,8 @@ class Snapshot:
 
 def power_at(table: FloatArray, hosts: IntArray, utilisation: FloatArray) -> FloatArray:
     """Watts of `hosts` at `utilisation` (0..1), linear between the decile points."""
-    u = np.clip(utilisation, 0.0, 1.0) * 10.0
+    # maximum/minimum rather than np.clip: the same values, less per-call overhead.
+    u = np.minimum(np.maximum(utilisation, 0.0), 1.0) * 10.0
     seg = np.minimum(u.astype(np.int64), 9)
     flat = table.ravel()
     base = hosts * 11 + seg
