@@ -5,7 +5,6 @@ skips without it, fails under CI=true."""
 
 from __future__ import annotations
 
-import os
 import queue
 import random
 import signal
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from needs import unavailable
 from opendrs.bus import codec, subjects
 from opendrs.bus.nats import NatsBus
 from opendrs.bus.partitioning import partition_of
@@ -55,9 +55,7 @@ def nats_up() -> bool:
 @pytest.fixture(autouse=True)
 def need_nats() -> None:
     if not nats_up():
-        if os.environ.get("CI") == "true":
-            pytest.fail("NATS is not running on 127.0.0.1:4222 (see DEVELOPERS.md)")
-        pytest.skip("NATS is not running on 127.0.0.1:4222")
+        unavailable("NATS is not running on 127.0.0.1:4222")
 
 
 class Worker:
