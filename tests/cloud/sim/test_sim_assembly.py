@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from opendrs.cloud.sim import build_sim_cloud
+from opendrs.cloud.sim.traces import find_trace_dir
 from opendrs.config import SimSettings
 from opendrs.domain.clock import ManualClock
 from opendrs.domain.errors import InvalidInput
 
 
 def trace_dir() -> Path:
-    wanted = os.environ.get("OPENDRS_TRACE_DIR")
-    found = Path(wanted) if wanted else Path(__file__).parents[4] / "shared/data/planetlab"
-    if not found.is_dir():
-        pytest.fail(f"PlanetLab traces not found in {found} (set OPENDRS_TRACE_DIR)")
-    return found
+    """The PlanetLab traces, found as the demo finds them (an error if they are missing)."""
+    return find_trace_dir(None)
 
 
 def test_default_settings_make_a_valid_deterministic_cloud() -> None:

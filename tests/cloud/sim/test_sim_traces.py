@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,18 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from opendrs.cloud.sim.traces import Trace, Workload, load_day, select_traces
+from opendrs.cloud.sim.traces import Trace, Workload, find_trace_dir, load_day, select_traces
 from opendrs.domain.errors import InvalidInput
 
 DAY = "20110303"
 
 
 def trace_dir() -> Path:
-    wanted = os.environ.get("OPENDRS_TRACE_DIR")
-    found = Path(wanted) if wanted else Path(__file__).parents[4] / "shared/data/planetlab"
-    if not (found / f"{DAY}.csv.gz").exists():
-        pytest.fail(f"PlanetLab traces not found in {found} (set OPENDRS_TRACE_DIR)")
-    return found
+    """The PlanetLab traces, found as the demo finds them (an error if they are missing)."""
+    return find_trace_dir(None)
 
 
 def write_day(directory: Path, lines: list[str], day: str = "20990101") -> Path:
