@@ -224,3 +224,52 @@ def test_a_plugin_without_a_batch_hook_gets_the_hooks() -> None:
     agent = Agent("h1", Loads(clock, [(0.5, 1e6, 500.0)]), PluginPipeline([plugin]), clock)
     assert agent.poll_once().errors == ()
     assert plugin.cpu_calls == 2 * 4  # cpu, ram, disk and bandwidth of two instances
+
+
+class ChangingLimits(Loads):
+    """As Loads, with vm-b's bandwidth limit in its metadata changing poll by poll
+    while the host's layout stays the same."""
+
+    def __init__(self, clock: ManualClock, loads: list[tuple[float, float, float]]) -> None:
+        super().__init__(clock, loads)
+        self.limits = ["5e9", "5e9", "50e9", "50e9", "5e9", "5e9", "5e9"]
+
+    def instance_counters(self, host: str) -> list[InstanceCounters]:
+        found = super().instance_counters(host)
+        limit = self.limits[min(self.step, len(self.limits) - 1)]
+        b = found[1]
+        found[1] = InstanceCounters(
+            b.instance,
+            b.time,
+            b.vcpus,
+            b.cpu_time_ns,
+            b.memory_mb,
+            b.memory_used_mb,
+            b.disks,
+            b.interfaces,
+            flavor=b.flavor,
+            metadata={"qos.outbound_bps.tap0": limit},
+        )
+        return found
+
+
+def test_the_batch_hook_follows_limits_that_change_while_the_layout_stays() -> None:
+    def run(plugin: WatermarkPlugin) -> list[str]:
+        clock = ManualClock(60.0)
+        stats = ChangingLimits(clock, [(0.1, 15e9, 900.0)] * 7)  # vm-b: 30 Gb/s
+        agent = Agent("h1", stats, PluginPipeline([plugin]), clock)
+        out = []
+        for step in range(7):
+            stats.step = step
+            clock.set(60.0 * (step + 1))
+            out.extend(_text(t) for t in agent.poll_once().transitions)
+        return out
+
+    fired = run(WatermarkPlugin(RULES))
+    assert fired == run(HookByHook(RULES))
+    # 30 Gb/s against 5e9 fires, against 50e9 clears, then fires again
+    assert [t.split()[:3] for t in fired if t.startswith("net vm-b")] == [
+        ["net", "vm-b", "alarm"],
+        ["net", "vm-b", "ok"],
+        ["net", "vm-b", "alarm"],
+    ]

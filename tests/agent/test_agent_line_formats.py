@@ -1,21 +1,26 @@
-"""The statsd and Graphite plugins write a poll at once from templates kept while
-the poll's series stay the same; the text must be, poll after poll, the very
-text of the plain line-by-line definition of each protocol."""
+"""The statsd and Graphite plugins write a poll at once from the fixed parts of
+its lines, kept while the poll's layout stays the same, and every number of the
+poll in one call; the text must be, poll after poll, the very text of the plain
+line-by-line definition of each protocol, and every number must read back as
+the value it was."""
 
 from __future__ import annotations
 
+import math
 import random
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from opendrs.agent.batch import ColumnLayout, PollColumns
 from opendrs.agent.plugins.graphite import GraphitePlugin
 from opendrs.agent.plugins.naming import PathNamer
+from opendrs.agent.plugins.numbers import number_text, number_texts
 from opendrs.agent.plugins.statsd import StatsdPlugin
-from opendrs.bus.codec import SampleRow
 from opendrs.config import GraphiteSettings, StatsdSettings
 from opendrs.domain.clock import ManualClock
-from opendrs.domain.sample import EntityKind, SampleType
+from opendrs.domain.sample import EntityKind, SampleRow, SampleType
 
 _LABELS = [{}, {"device": "vda"}, {"interface": "tap0"}, {"device": "vda", "volume": "true"}]
 _value = st.one_of(
@@ -53,6 +58,39 @@ def _path(namer: PathNamer, row: SampleRow) -> str:
     return namer._path(row[6], row[1], row[0], row[8])
 
 
+def _number(value: float) -> str:
+    return number_text(value).decode()
+
+
+class Polls:
+    """Columns of polls whose layout is the very same object while it is kept."""
+
+    def __init__(self) -> None:
+        self.layout: ColumnLayout | None = None
+
+    def columns(self, rows: list[SampleRow], kept: bool) -> PollColumns:
+        made = PollColumns.of_rows(rows)
+        if kept and self.layout is not None and self.layout.same_series(made.layout):
+            return PollColumns(self.layout, made.values, made.times)
+        self.layout = made.layout
+        return made
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_value.filter(math.isfinite), max_size=40))
+def test_every_number_reads_back_as_its_value(values: list[float]) -> None:
+    texts = number_texts(np.array(values, dtype=float))
+    assert [float(text) for text in texts] == values
+    assert texts == [number_text(v) for v in values]
+    # a whole number is written as an integer; no text begins with a sign but a minus
+    assert all(
+        b"." not in t and b"e" not in t
+        for t, v in zip(texts, values, strict=True)
+        if v == int(v) and abs(v) < 2**53
+    )
+    assert not any(t.startswith(b"+") or t == b"-0" for t in texts)
+
+
 @settings(max_examples=200, deadline=None)
 @given(_polls)
 def test_graphite_text_is_the_line_by_line_text(
@@ -60,12 +98,17 @@ def test_graphite_text_is_the_line_by_line_text(
 ) -> None:
     plugin = GraphitePlugin(GraphiteSettings(), clock=ManualClock(0.0))
     namer = PathNamer("opendrs")
+    made = Polls()
     layout: list[tuple[str, str, SampleType, EntityKind, int]] = []
     for step, (keep, series, values) in enumerate(polls):
-        layout = layout if keep and layout else series
+        kept = keep and bool(layout)
+        layout = layout if kept else series
         rows = _rows(layout, [*values, *[1.0] * len(layout)], 1000.0 + step * 300.5)
-        expected = "".join(f"{_path(namer, r)} {r[2]:.17g} {int(r[5])}\n" for r in rows)
-        assert plugin._text(rows) == expected
+        expected = [
+            f"{_path(namer, r)} {_number(r[2])} {int(r[5])}\n" for r in rows if math.isfinite(r[2])
+        ]
+        text, count = plugin._payload(made.columns(rows, kept))
+        assert (text.decode(), count) == ("".join(expected), len(expected))
 
 
 @settings(max_examples=200, deadline=None)
@@ -78,23 +121,27 @@ def test_statsd_lines_are_the_line_by_line_lines(
     plugin = StatsdPlugin(StatsdSettings(sample_rate=rate), rng=random.Random(seed))
     draws = random.Random(seed)
     namer = PathNamer("opendrs")
+    made = Polls()
     last: dict[str, float] = {}
     suffix = "|c" if rate == 1.0 else f"|c|@{rate:g}"
     layout: list[tuple[str, str, SampleType, EntityKind, int]] = []
     for keep, series, values in polls:
-        if not (keep and layout) and series != layout and len(last) > 4 * max(len(series), 1):
+        kept = keep and bool(layout)
+        if not kept and len(last) > 4 * max(len(series), 1):
             # the table of counters is bounded: series gone are forgotten
             present = {_path(namer, row) for row in _rows(series, [0.0] * len(series), 0.0)}
             last = {path: value for path, value in last.items() if path in present}
-        layout = layout if keep and layout else series
+        layout = layout if kept else series
         rows = _rows(layout, [*values, *[1.0] * len(layout)], 1000.0)
         expected: list[str] = []
         for row in rows:
             path, value = _path(namer, row), row[2]
             if row[4] is SampleType.GAUGE:
+                if not math.isfinite(value):
+                    continue
                 if value < 0:
                     expected.append(f"{path}:0|g")
-                expected.append(f"{path}:{value:g}|g")
+                expected.append(f"{path}:{_number(value)}|g")
             elif row[4] is SampleType.CUMULATIVE:
                 previous = last.get(path)
                 last[path] = value
@@ -102,10 +149,12 @@ def test_statsd_lines_are_the_line_by_line_lines(
                     continue
                 if rate < 1.0 and draws.random() >= rate:
                     continue
-                expected.append(f"{path}:{value - previous:g}{suffix}")
-            else:
-                expected.append(f"{path}:{value:g}|c")
-        assert plugin._text(rows) == ("".join(f"{line}\n" for line in expected), len(expected))
+                if math.isfinite(value - previous):
+                    expected.append(f"{path}:{_number(value - previous)}{suffix}")
+            elif math.isfinite(value):
+                expected.append(f"{path}:{_number(value)}|c")
+        text, count = plugin._payload(made.columns(rows, kept))
+        assert (text.decode(), count) == ("".join(f"{line}\n" for line in expected), len(expected))
 
 
 def test_only_changed_gauges_sends_a_gauge_again_when_it_changes_or_is_due() -> None:
@@ -117,8 +166,11 @@ def test_only_changed_gauges_sends_a_gauge_again_when_it_changes_or_is_due() -> 
         ("cpu", "vm", SampleType.CUMULATIVE, EntityKind.INSTANCE, 0),
     ]
 
+    made = Polls()
+
     def poll(memory: float, util: float, cpu: float) -> list[str]:
-        return plugin._text(_rows(series, [memory, util, cpu], 0.0))[0].splitlines()
+        rows = _rows(series, [memory, util, cpu], 0.0)
+        return plugin._payload(made.columns(rows, True))[0].decode().splitlines()
 
     memory, util, cpu = (
         "opendrs.instance.vm.memory",
@@ -132,5 +184,5 @@ def test_only_changed_gauges_sends_a_gauge_again_when_it_changes_or_is_due() -> 
     assert poll(512, -1, 50) == [f"{util}:0|g", f"{util}:-1|g", f"{cpu}:10|c"]
     default = StatsdPlugin(StatsdSettings())
     for _ in range(2):
-        text, count = default._text(_rows(series, [512, 7, 10], 0.0))
-    assert count == 3 and f"{memory}:512|g" in text
+        payload, count = default._payload(made.columns(_rows(series, [512, 7, 10], 0.0), True))
+    assert count == 3 and f"{memory}:512|g" in payload.decode()

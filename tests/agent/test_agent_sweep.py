@@ -1,4 +1,4 @@
-"""The whole-poll sweep makes the very rows, hook groups and rate table that
+"""The whole-poll sweep makes the very samples, hook groups and rate table that
 meters.instance_rows makes instance by instance, whatever the host does between
 polls: instances and devices coming and going, counters reset, time standing
 still, ops unknown."""
@@ -66,12 +66,13 @@ def test_the_sweep_matches_instance_by_instance(
     sweep = PollSweep()
     table = RateTable()
     for found, rows, groups in zip(polls, expected_rows, expected_groups, strict=True):
-        out = sweep.rows(found, table, "h")
+        out = sweep.columns(found, table, "h")
         assert out is not None
-        got_rows, got_entries, _ = out
-        assert got_rows == rows
+        got_columns, got_entries, _ = out
+        assert got_columns.rows() == rows
         assert [(c, dict(by_hook)) for c, by_hook in got_entries] == groups
         assert all(set(by_hook) == set(Hook) - {Hook.HOST} for _, by_hook in got_entries)
+    sweep.settle()  # the sweep keeps its counters' observations until asked
     assert table.observations(sorted(expected_table._last)) == [
         expected_table._last[k] for k in sorted(expected_table._last)
     ]
@@ -85,7 +86,7 @@ def test_a_steady_host_keeps_its_layout_and_a_change_makes_a_new_one() -> None:
 
     def poll(t: float, *names: str) -> None:
         found = [InstanceCounters(n, t, 1, int(t * 1e9), 512, None, disk) for n in names]
-        assert sweep.rows(found, table, "h") is not None
+        assert sweep.columns(found, table, "h") is not None
 
     poll(0.0, "a", "b")
     poll(300.0, "a", "b")
@@ -99,9 +100,9 @@ def test_invalid_counters_or_a_name_twice_leave_it_to_instance_by_instance() -> 
     sweep = PollSweep()
     table = RateTable()
     good = InstanceCounters("a", 0.0, 1, 10, 512)
-    assert sweep.rows([good, InstanceCounters("b", 0.0, 0, 10, 512)], table, "h") is None
-    assert sweep.rows([good, good], table, "h") is None
-    assert sweep.rows([good], table, "h") is not None
+    assert sweep.columns([good, InstanceCounters("b", 0.0, 0, 10, 512)], table, "h") is None
+    assert sweep.columns([good, good], table, "h") is None
+    assert sweep.columns([good], table, "h") is not None
 
 
 @settings(max_examples=200, deadline=None)
@@ -133,4 +134,4 @@ def test_the_sweep_refuses_exactly_what_instance_by_instance_refuses(
         refused = True
     else:
         refused = False
-    assert (PollSweep().rows([counters], RateTable(), "h") is None) == refused
+    assert (PollSweep().columns([counters], RateTable(), "h") is None) == refused

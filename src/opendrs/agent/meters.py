@@ -9,10 +9,9 @@ from dataclasses import dataclass
 
 from opendrs.agent.plugin import Hook
 from opendrs.agent.rates import RateTable, cpu_util
-from opendrs.bus.codec import SampleRow
 from opendrs.domain.counters import DeviceBytes, HostCounters, InstanceCounters
 from opendrs.domain.errors import InvalidInput
-from opendrs.domain.sample import EntityKind, Sample, SampleType
+from opendrs.domain.sample import EntityKind, Sample, SampleRow, SampleType
 
 GAUGE = SampleType.GAUGE
 CUMULATIVE = SampleType.CUMULATIVE

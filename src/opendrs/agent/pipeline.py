@@ -300,7 +300,7 @@ def _batch_of(
     if host is not None:
         rows.extend(host[1])
     return PollBatch(
-        rows,
+        SampleBatch(rows),
         {counters.instance: counters for counters, _ in instances},
         None if host is None else host[0],
     )

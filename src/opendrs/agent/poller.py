@@ -7,9 +7,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
-from opendrs.agent.batch import PollBatch, SampleBatch, SampleRow
+from opendrs.agent.batch import ColumnLayout, PollBatch, PollColumns, SampleBatch, SampleRow
 from opendrs.agent.meters import host_rows, instance_rows
 from opendrs.agent.pipeline import InstanceEntry, PluginPipeline
 from opendrs.agent.plugin import PollResult
@@ -40,6 +40,8 @@ class Agent:
         self._clock = clock
         self.rates = rates if rates is not None else RateTable()
         self._sweep = PollSweep()
+        # the instances' layout, the host rows' series, and the two joined
+        self._joined: tuple[ColumnLayout, list[tuple[object, ...]], ColumnLayout] | None = None
         self.polls = 0
         self.failures: Counter[str] = Counter()
         # held for a whole poll: a reload swaps the pipeline between two polls
@@ -52,39 +54,27 @@ class Agent:
 
     def _poll(self) -> PollResult:
         run = self.pipeline.begin(self.host, self._clock.now())
-        rows: list[SampleRow] = []
         errors: list[str] = []
-        entries: list[InstanceEntry] = []
+        entries: Sequence[InstanceEntry] = []
         by_name: dict[str, InstanceCounters] = {}
+        columns: PollColumns | None = None
 
         try:
             instances = self._stats.instance_counters(self.host)
         except Exception as exc:
             instances = None
             self._failed("instance_counters", f"instance list of {self.host}: {exc}", errors)
-        extend = rows.extend
-        swept = self._sweep.rows(instances, self.rates, self.host) if instances else None
+        swept = self._sweep.columns(instances, self.rates, self.host) if instances else None
         if swept is not None:
-            found_rows, found_entries, changed = swept
-            extend(found_rows)
-            entries = found_entries  # type: ignore[assignment]
+            columns, entries, changed = swept
             by_name = {c.instance: c for c in instances or ()}
             if changed:
                 self._forget_gone(set(by_name))
-        else:
-            self._sweep.forget()  # the table moves on without it this poll
-        for counters in instances if swept is None and instances else []:
-            try:
-                found = instance_rows(counters, self.rates, self.host)
-            except Exception as exc:
-                self._failed("instance", f"instance {counters.instance}: {exc}", errors)
-                continue
-            entries.append((counters, found))
-            by_name[counters.instance] = counters
-            for group in found.values():
-                extend(group)
-        if instances is not None and swept is None:
-            self._forget_gone({c.instance for c in instances})
+        elif instances:
+            columns, entries, by_name = self._one_by_one(instances, errors)
+        elif instances is not None:  # none on the host now
+            self._sweep.forget()
+            self._forget_gone(set())
         self._driver_errors(errors)
 
         host_entry: tuple[HostCounters, list[SampleRow]] | None = None
@@ -97,11 +87,49 @@ class Agent:
             self._failed("host_counters", f"host {self.host}: {exc}", errors)
         else:
             host_entry = (host, found_host)
-            extend(found_host)
+            columns = self._with_host(columns, found_host)
 
-        run.deliver(entries, host_entry, PollBatch(rows, by_name, host))
+        batch = SampleBatch.of_columns(columns) if columns is not None else SampleBatch([])
+        run.deliver(entries, host_entry, PollBatch(batch, by_name, host))
         self.polls += 1
-        return run.finish(SampleBatch(rows), errors)
+        return run.finish(batch, errors)
+
+    def _one_by_one(
+        self, instances: Sequence[InstanceCounters], errors: list[str]
+    ) -> tuple[PollColumns, list[InstanceEntry], dict[str, InstanceCounters]]:
+        """The poll instance by instance (some counters are invalid, or a name
+        came twice): a bad instance costs only its own samples, and is named."""
+        rows: list[SampleRow] = []
+        entries: list[InstanceEntry] = []
+        by_name: dict[str, InstanceCounters] = {}
+        for counters in instances:
+            try:
+                found = instance_rows(counters, self.rates, self.host)
+            except Exception as exc:
+                self._failed("instance", f"instance {counters.instance}: {exc}", errors)
+                continue
+            entries.append((counters, found))
+            by_name[counters.instance] = counters
+            for group in found.values():
+                rows.extend(group)
+        self._forget_gone({c.instance for c in instances})
+        return PollColumns.of_rows(rows), entries, by_name
+
+    def _with_host(self, columns: PollColumns | None, rows: list[SampleRow]) -> PollColumns:
+        """The instances' samples, then the host's, their joined layout kept from
+        poll to poll while neither part changes."""
+        host = PollColumns.of_rows(rows)
+        if columns is None:
+            return host
+        shape: list[tuple[object, ...]] = [
+            (row[0], row[1], row[3], row[4], row[6], row[7], row[8]) for row in rows
+        ]
+        kept = self._joined
+        if kept is not None and kept[0] is columns.layout and kept[1] == shape:
+            return columns.joined(host, kept[2])
+        joined = columns.joined(host)
+        self._joined = (columns.layout, shape, joined.layout)
+        return joined
 
     def run(self, interval: float, wait: Callable[[float], bool]) -> None:
         """Poll, then `wait(interval)`, until it returns True (e.g. threading.Event.wait)."""

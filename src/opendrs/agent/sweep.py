@@ -1,12 +1,11 @@
-"""Every instance's sample rows of one poll at once: the counters read into one
+"""Every instance's samples of one poll at once: the counters read into one
 array, the rates of all of them as one array operation against the previous
-poll's, the rows zipped from columns kept while the host's instances and their
-devices stay the same. The rows, their order and the rate table come out as
+poll's, the columns kept while the host's instances and their devices stay the
+same. The rows, their order and the rate table come out as
 `meters.instance_rows` makes them instance by instance."""
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator, Mapping, Sequence
 from itertools import compress
 from math import isfinite
@@ -15,6 +14,7 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
+from opendrs.agent.batch import ColumnLayout, PollColumns, SampleRow
 from opendrs.agent.meters import (
     _DISK_METERS,
     _NET_METERS,
@@ -25,7 +25,6 @@ from opendrs.agent.meters import (
 )
 from opendrs.agent.plugin import Hook
 from opendrs.agent.rates import NS_PER_SECOND, RateTable
-from opendrs.bus.codec import SampleRow
 from opendrs.domain.counters import DeviceBytes, InstanceCounters
 from opendrs.domain.sample import EntityKind, SampleType
 
@@ -41,37 +40,31 @@ _Indexes = npt.NDArray[np.intp]
 
 
 class PollSweep:
-    """Makes the instance rows of a poll; keeps the layout of the last one."""
+    """Makes the instance samples of a poll; keeps the layout of the last one,
+    and with it the last observation of every counter (written back to the rate
+    table when the layout goes: see `settle`)."""
 
     def __init__(self) -> None:
         self._layout: _Layout | None = None
         self.layouts = 0  # how many times the host's layout changed
 
     def forget(self) -> None:
-        """Drop the layout: the rate table changed behind the sweep's back (a poll
-        went instance by instance), its counters must be read again."""
+        """Drop the layout (its counters written back to the rate table first): the
+        next poll reads them again from the table."""
+        self.settle()
         self._layout = None
 
-    def rows(
-        self, instances: Sequence[InstanceCounters], rates: RateTable, host: str
-    ) -> tuple[list[SampleRow], Sequence[_Entry], bool] | None:
-        """The rows of every instance in order, each instance's rows by hook, and
-        whether the layout changed since the last poll; None when some instance's
-        counters are invalid (instance by instance says which)."""
-        # What is made here (rows, layouts, observations) holds no reference
-        # cycle: the collector has nothing to find in it, and running it every 700
-        # new tuples would double what they cost. It runs again right after.
-        paused = gc.isenabled()
-        gc.disable()
-        try:
-            return self._rows(instances, rates, host)
-        finally:
-            if paused:
-                gc.enable()
+    def settle(self) -> None:
+        """Bring the rate table up to date with the counters the layout holds."""
+        if self._layout is not None:
+            self._layout.settle()
 
-    def _rows(
+    def columns(
         self, instances: Sequence[InstanceCounters], rates: RateTable, host: str
-    ) -> tuple[list[SampleRow], Sequence[_Entry], bool] | None:
+    ) -> tuple[PollColumns, Sequence[_Entry], bool] | None:
+        """The samples of every instance in order, each instance's rows by hook,
+        and whether the layout changed since the last poll; None when some
+        instance's counters are invalid (instance by instance says which)."""
         inputs: list[float] = []
         times: list[float] = []
         signatures: list[_Signature] = []
@@ -83,16 +76,21 @@ class PollSweep:
             self.forget()
             return None
         layout = self._layout
-        changed = layout is None or layout.host != host or layout.signatures != signatures
+        changed = (
+            layout is None
+            or layout.host != host
+            or layout.rates is not rates
+            or layout.signatures != signatures
+        )
         if changed:
+            self.forget()
             if len({s[0] for s in signatures}) != len(signatures):
-                self.forget()
                 return None  # one name twice: only instance by instance gets it right
             layout = self._layout = _Layout(signatures, host, rates)
             self.layouts += 1
         assert layout is not None
-        rows, keep = layout.step(np.array(inputs, dtype=float), np.array(times, dtype=float), rates)
-        return rows, _Entries(instances, rows, layout.bounds, keep), changed
+        columns, keep = layout.step(np.array(inputs, dtype=float), np.array(times, dtype=float))
+        return columns, _Entries(instances, columns, layout.bounds, keep), changed
 
 
 def _read(c: InstanceCounters, inputs: list[float]) -> _Signature:
@@ -149,6 +147,7 @@ class _Layout:
     def __init__(self, signatures: list[_Signature], host: str, rates: RateTable) -> None:
         self.signatures = signatures
         self.host = host
+        self.rates = rates
         meters: list[str] = []
         units: list[str] = []
         types: list[SampleType] = []
@@ -218,13 +217,15 @@ class _Layout:
             base = at
 
         self.size = len(meters)
-        self.meters = meters
-        self.entities = [signatures[i][0] for i in owner]
-        self.units = units
-        self.types = types
-        self.kinds = [_INSTANCE] * self.size
-        self.hosts = [host] * self.size
-        self.labels = labels
+        self.columns = ColumnLayout(
+            meters,
+            [signatures[i][0] for i in owner],
+            units,
+            types,
+            [_INSTANCE] * self.size,
+            [host] * self.size,
+            labels,
+        )
         self.owner = np.array(owner, dtype=np.intp)
         taken = [r for r, at in enumerate(source) if at >= 0]
         self.direct: _Indexes = np.array(taken, dtype=np.intp)
@@ -244,10 +245,10 @@ class _Layout:
         self.then: _Floats = np.array([found[1] if found else 0.0 for found in last])
 
     def step(
-        self, inputs: _Floats, times: _Floats, rates: RateTable
-    ) -> tuple[list[SampleRow], npt.NDArray[np.bool_] | None]:
-        """This poll's rows (and which rows of the layout they are, None for all),
-        with every counter's observation recorded."""
+        self, inputs: _Floats, times: _Floats
+    ) -> tuple[PollColumns, npt.NDArray[np.bool_] | None]:
+        """This poll's samples (and which rows of the layout they are, None for
+        all), with every counter's observation kept."""
         current = inputs[self.counters]
         now = times[self.counter_owner]
         elapsed = now - self.then
@@ -255,7 +256,7 @@ class _Layout:
         fell = current < self.previous
         counted = self.known & forward
         given = counted & ~fell
-        rates.record(self.keys, current, now, resets=int((counted & fell).sum()))
+        self.rates.resets += int((counted & fell).sum())
         with np.errstate(all="ignore"):
             per_second = (current - self.previous) / elapsed
         self.previous, self.then = current, now
@@ -269,29 +270,20 @@ class _Layout:
                 per_second[self.util_counter] / (inputs[self.util_vcpus] * NS_PER_SECOND) * 100.0
             )
         values[self.util] = np.minimum(np.maximum(percent, 0.0), 100.0)
-        rows = self._zipped(values, times)
+        row_times = times[self.owner]
         if given.all():
-            return rows, None
+            return PollColumns(self.columns, values, row_times), None
         keep = np.ones(self.size, dtype=bool)
         keep[self.rated] = given[self.rated_counter]
         keep[self.util] = given[self.util_counter]
-        return list(compress(rows, keep.tolist())), keep
+        layout = self.columns.compressed(keep.tolist())
+        return PollColumns(layout, values[keep], row_times[keep]), keep
 
-    def _zipped(self, values: _Floats, times: _Floats) -> list[SampleRow]:
-        return list(
-            zip(
-                self.meters,
-                self.entities,
-                values.tolist(),
-                self.units,
-                self.types,
-                times[self.owner].tolist(),
-                self.kinds,
-                self.hosts,
-                self.labels,
-                strict=True,
-            )
-        )
+    def settle(self) -> None:
+        """Write the counters' last observations into the rate table."""
+        known = self.known
+        keys = self.keys if known.all() else list(compress(self.keys, known.tolist()))
+        self.rates.record(keys, self.previous[known], self.then[known])
 
 
 class _Entries(Sequence[tuple[InstanceCounters, Mapping[Hook, list[SampleRow]]]]):
@@ -300,12 +292,12 @@ class _Entries(Sequence[tuple[InstanceCounters, Mapping[Hook, list[SampleRow]]]]
     def __init__(
         self,
         instances: Sequence[InstanceCounters],
-        rows: list[SampleRow],
+        columns: PollColumns,
         bounds: _Indexes,
         keep: npt.NDArray[np.bool_] | None,
     ) -> None:
         self._instances = instances
-        self._rows = rows
+        self._columns = columns
         if keep is not None:
             kept = np.concatenate(([0], np.cumsum(keep)))
             bounds = kept[bounds]
@@ -315,7 +307,7 @@ class _Entries(Sequence[tuple[InstanceCounters, Mapping[Hook, list[SampleRow]]]]
     def _all(self) -> list[tuple[InstanceCounters, Mapping[Hook, list[SampleRow]]]]:
         made = self._made
         if made is None:
-            rows = self._rows
+            rows = self._columns.rows()
             made = self._made = [
                 (c, {hook: rows[marks[h] : marks[h + 1]] for h, hook in enumerate(_HOOKS)})
                 for c, marks in zip(self._instances, self._bounds.tolist(), strict=True)

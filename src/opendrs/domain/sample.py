@@ -32,3 +32,8 @@ class Sample:
     kind: EntityKind = EntityKind.INSTANCE
     host: str = ""
     labels: Mapping[str, str] = field(default_factory=dict)
+
+
+# A sample as a plain tuple, in Sample's field order (`Sample(*row)` makes it):
+# ten times cheaper to make than the object, the form hot paths use.
+SampleRow = tuple[str, str, float, str, SampleType, float, EntityKind, str, Mapping[str, str]]

@@ -6,19 +6,17 @@ first, counted) and go out after the reconnection."""
 from __future__ import annotations
 
 import logging
-import math
 import select
 import socket
 from collections import deque
 from collections.abc import Sequence
-from operator import itemgetter
 
 import numpy as np
-import numpy.typing as npt
 
-from opendrs.agent.batch import SampleRow, rows_of
+from opendrs.agent.batch import ColumnLayout, PollColumns, columns_of
 from opendrs.agent.plugin import PollResult, QuietHooks
-from opendrs.agent.plugins.naming import PathNamer, PollLayout
+from opendrs.agent.plugins.naming import PathNamer
+from opendrs.agent.plugins.numbers import framed, interleaved, number_texts
 from opendrs.config import GraphiteSettings
 from opendrs.domain.clock import Clock, WallClock
 from opendrs.domain.sample import Sample
@@ -26,9 +24,22 @@ from opendrs.domain.sample import Sample
 log = logging.getLogger(__name__)
 
 _CHUNK = 64 * 1024
-_VALUE = itemgetter(2)
-_TIME = itemgetter(5)
-_STAMP = "\x00"  # where the poll's timestamp goes: never in a safe path
+_STAMP = b"\x00"  # where the poll's timestamp goes: never in a safe path
+
+
+class _Plan:
+    """The lines of one layout's polls: the rows sent (those of the configured
+    meters) and each line's fixed parts, `_STAMP` standing for the time."""
+
+    __slots__ = ("chosen", "end", "heads", "joints", "layout")
+
+    def __init__(self, layout: ColumnLayout, chosen: list[int] | None, paths: list[str]) -> None:
+        self.layout = layout
+        self.chosen = None if chosen is None else np.array(chosen, dtype=np.intp)
+        heads = [f"{path} ".encode() for path in paths]
+        self.heads = np.array(heads, dtype=object)
+        self.end = b" " + _STAMP + b"\n"
+        self.joints = [*heads[:1], *(self.end + head for head in heads[1:])]
 
 
 class GraphitePlugin(QuietHooks):
@@ -43,7 +54,7 @@ class GraphitePlugin(QuietHooks):
         self._namer = PathNamer(settings.prefix)
         self._meters = frozenset(settings.meters)
         self._socket: socket.socket | None = None
-        self._template: tuple[PollLayout, npt.NDArray[np.bool_], str] | None = None
+        self._plan: _Plan | None = None
         self._pending: deque[tuple[bytes, int]] = deque()  # a poll's lines, how many
         self._next_attempt = float("-inf")
         self.lines_sent = 0
@@ -53,66 +64,50 @@ class GraphitePlugin(QuietHooks):
 
     @property
     def pending(self) -> int:
-        """Lines waiting for carbon to come back."""
+        """Polls whose lines wait for carbon to come back."""
         return len(self._pending)
 
     def lines(self, samples: Sequence[Sample]) -> list[bytes]:
-        return self._lines(rows_of(samples))
+        return [line + b"\n" for line in self._payload(columns_of(samples))[0].splitlines()]
 
-    def _lines(self, rows: Sequence[SampleRow]) -> list[bytes]:
-        return [line.encode() + b"\n" for line in self._text(rows).splitlines()]
-
-    def _text(self, rows: Sequence[SampleRow]) -> str:
-        """The poll's lines, each ending in a newline."""
-        meters = self._meters
-        if meters:
-            rows = [row for row in rows if row[0] in meters]
-        if not rows:
-            return ""
-        layout = self._namer.layout(rows)
-        times = np.fromiter(map(_TIME, rows), dtype=float, count=len(rows))
+    def _payload(self, columns: PollColumns) -> tuple[bytes, int]:
+        """The poll's lines, each ending in a newline, and how many there are. A
+        value or time that is not a finite number leaves its line out."""
+        plan = self._plan
+        if plan is None or plan.layout is not columns.layout:
+            layout = columns.layout
+            meters = self._meters
+            chosen = None
+            if meters:
+                chosen = [at for at, meter in enumerate(layout.meters) if meter in meters]
+            plan = self._plan = _Plan(layout, chosen, self._namer.paths_of(layout, chosen))
+        values, times = columns.values, columns.times
+        if plan.chosen is not None:
+            values, times = values[plan.chosen], times[plan.chosen]
+        if not len(values):
+            return b"", 0
+        keep = np.isfinite(values)
         first = times[0]
-        if math.isfinite(first) and (times == first).all():
-            # one time for the poll (the usual case): one format over the lot
-            return self._formatted(layout, rows).replace(_STAMP, str(int(first)))
-        values = tuple(map(_VALUE, rows))
-        stamps: dict[float, int] = {}  # one poll has one or few times
-        out: list[str] = []
-        append = out.append
-        for path, value, t in zip(layout.paths, values, times.tolist(), strict=True):
-            stamp = stamps.get(t)
-            if stamp is None:
-                stamp = stamps[t] = int(t)
-            append(f"{path} {value:.17g} {stamp}\n")
-        return "".join(out)
-
-    def _formatted(self, layout: PollLayout, rows: Sequence[SampleRow]) -> str:
-        """The lines with `_STAMP` for the time. A whole number (a counter, most
-        often) is written as an integer: the very text `%.17g` makes of it, at a
-        quarter of the cost."""
-        values = np.fromiter(map(_VALUE, rows), dtype=float, count=len(rows))
-        with np.errstate(invalid="ignore"):
-            whole = (values == np.floor(values)) & (np.abs(values) < 1e15) & ~np.signbit(values)
-        template = self._template
-        if template is None or template[0] is not layout or not np.array_equal(template[1], whole):
-            template = self._template = (
-                layout,
-                whole,
-                "".join(
-                    [
-                        f"{path} %d {_STAMP}\n" if integer else f"{path} %.17g {_STAMP}\n"
-                        for path, integer in zip(layout.paths, whole.tolist(), strict=True)
-                    ]
-                ),
+        if np.isfinite(first) and (times == first).all():
+            # one time for the poll (the usual case): one text, the stamp put in after
+            stamp = str(int(first)).encode()
+            if keep.all():
+                text = interleaved(plan.joints, number_texts(values), plan.end)
+                return text.replace(_STAMP, stamp), len(values)
+            at = np.flatnonzero(keep)
+            end = b" " + stamp + b"\n"
+            return framed(plan.heads[at].tolist(), number_texts(values[at]), [end] * len(at)), len(
+                at
             )
-        out = values.astype(object)
-        out[whole] = values[whole].astype(np.int64).tolist()
-        return template[2] % tuple(out.tolist())
+        keep &= np.isfinite(times)
+        at = np.flatnonzero(keep)
+        ends = [b" %d\n" % stamp for stamp in times[at].astype(np.int64).tolist()]
+        return framed(plan.heads[at].tolist(), number_texts(values[at]), ends), len(at)
 
     def on_poll_done(self, result: PollResult) -> None:
-        text = self._text(rows_of(result.samples))
-        if text:
-            self._pending.append((text.encode(), text.count("\n")))
+        payload, count = self._payload(columns_of(result.samples))
+        if count:
+            self._pending.append((payload, count))
             self._bound()
         self.flush()
 

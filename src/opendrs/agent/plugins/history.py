@@ -5,22 +5,21 @@ history. The store is a port (`HostHistory`) that the round-robin engine
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import compress
-from operator import itemgetter
 from typing import Protocol
 
-from opendrs.agent.batch import SampleBatch, rows_of
+import numpy as np
+
 from opendrs.agent.plugin import PollResult, QuietHooks
 from opendrs.domain.sample import Sample, SampleType
+from opendrs.domain.sample_batch import ColumnLayout, PollColumns, SampleBatch, columns_of
 
-_METER = itemgetter(0)
-_TYPE = itemgetter(4)
 _GAUGE = SampleType.GAUGE
 
 
 class HostHistory(Protocol):
     """What the history plugin writes to: one call per poll, every sample of that
-    poll with the same `time` (the poll's)."""
+    poll with the same `time` (the poll's). The samples come as a SampleBatch:
+    a store may read its `.columns` (or `.rows`) and never make a Sample."""
 
     def record(self, time: float, samples: Sequence[Sample]) -> None:
         """Add the samples to their series (see `series_key`), creating series
@@ -46,16 +45,24 @@ class HistoryPlugin(QuietHooks):
         self._store = store
         self._meters = frozenset(meters)
         self.recorded = 0
+        # the poll layout last seen, the rows kept of it, and their layout
+        self._kept: tuple[ColumnLayout, np.ndarray, ColumnLayout] | None = None
 
     def on_poll_done(self, result: PollResult) -> None:
+        columns = columns_of(result.samples)
+        kept = self._kept
+        if kept is None or kept[0] is not columns.layout:
+            kept = self._kept = self._choose(columns.layout)
+        _, rows, layout = kept
+        if len(rows):
+            chosen = PollColumns(layout, columns.values[rows], columns.times[rows])
+            self._store.record(result.time, SampleBatch.of_columns(chosen))
+            self.recorded += len(rows)
+
+    def _choose(self, layout: ColumnLayout) -> tuple[ColumnLayout, np.ndarray, ColumnLayout]:
         meters = self._meters
-        rows = rows_of(result.samples)
-        # rows picked out without a Python step per row
         if meters:
-            kept = list(compress(rows, map(meters.__contains__, map(_METER, rows))))
+            keep = [meter in meters for meter in layout.meters]
         else:
-            kept = list(compress(rows, map(_GAUGE.__eq__, map(_TYPE, rows))))
-        if kept:
-            # a SampleBatch: a store may read its `.rows` and never make a Sample
-            self._store.record(result.time, SampleBatch(kept))
-            self.recorded += len(kept)
+            keep = [kind is _GAUGE for kind in layout.types]
+        return layout, np.flatnonzero(keep), layout.compressed(keep)

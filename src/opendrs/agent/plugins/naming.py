@@ -6,20 +6,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from operator import itemgetter
 
-from opendrs.bus.codec import SampleRow
+from opendrs.agent.batch import ColumnLayout
 from opendrs.domain.sample import EntityKind, Sample
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-]")
 _SERIES_LABELS = ("device", "interface")
 _PATHS_KEPT = 200_000
-# What a row's path depends on (meter, entity, kind and labels), and its type,
-# which decides the line a protocol writes of it.
-_SHAPE = (itemgetter(0), itemgetter(1), itemgetter(4), itemgetter(6), itemgetter(8))
-# A poll's shape: those five columns (lists compare fast when they hold the
-# very same objects, as the agent's rows of a steady host do).
-_Shape = tuple[list[object], ...]
 
 
 def safe_part(text: str) -> str:
@@ -43,35 +36,28 @@ class PathNamer:
         # holds the labels object, so its id cannot be reused while it is here;
         # the agent keeps one labels object per device from poll to poll.
         self._paths: dict[tuple[str, str, int], tuple[Mapping[str, str], EntityKind, str]] = {}
-        self._layout: PollLayout | None = None
-
-    def layout(self, rows: Sequence[SampleRow]) -> PollLayout:
-        """The paths of `rows`, as one object that stays the same (the very same)
-        from poll to poll while the rows' series and their order do not change:
-        a plugin keeps what it derives from the paths on it."""
-        shape = _shape_of(rows)
-        last = self._layout
-        if last is not None and (last.shape is shape or last.shape == shape):
-            return last
-        layout = self._layout = PollLayout(shape, self.paths_of(rows))
-        return layout
 
     def path(self, sample: Sample) -> str:
         return self._path(sample.kind, sample.entity, sample.meter, sample.labels)
 
-    def paths_of(self, rows: Iterable[SampleRow]) -> list[str]:
-        """The path of every row, in order; remembered (bounded) for the next poll."""
+    def paths_of(self, layout: ColumnLayout, rows: Sequence[int] | None = None) -> list[str]:
+        """The path of every row of `layout` (or of the `rows` given), in order."""
+        columns: Iterable[tuple[EntityKind, str, str, Mapping[str, str]]] = zip(
+            layout.kinds, layout.entities, layout.meters, layout.labels, strict=True
+        )
+        if rows is not None:
+            picked = list(columns)
+            columns = [picked[at] for at in rows]
         cache = self._paths
         out: list[str] = []
         append = out.append
-        for row in rows:
-            labels = row[8]
-            key = (row[1], row[0], id(labels))
+        for kind, entity, meter, labels in columns:
+            key = (entity, meter, id(labels))
             found = cache.get(key)
-            if found is None or found[0] is not labels or found[1] is not row[6]:
+            if found is None or found[0] is not labels or found[1] is not kind:
                 if len(cache) >= _PATHS_KEPT:
                     cache.clear()
-                found = cache[key] = (labels, row[6], self._path(row[6], row[1], row[0], labels))
+                found = cache[key] = (labels, kind, self._path(kind, entity, meter, labels))
             append(found[2])
         return out
 
@@ -90,28 +76,3 @@ class PathNamer:
                         part = parts[value] = safe_part(value)
                     head = f"{head}.{part}"
         return head
-
-
-# The last poll's rows and their shape: the plugins of one poll (statsd, Graphite)
-# are handed the same rows object, and work its shape out once between them.
-_last_shape: tuple[Sequence[SampleRow], _Shape] | None = None
-
-
-def _shape_of(rows: Sequence[SampleRow]) -> _Shape:
-    global _last_shape
-    found = _last_shape  # one read: another thread may replace it meanwhile
-    if found is not None and found[0] is rows and len(found[1][0]) == len(rows):
-        return found[1]
-    shape = tuple([list(map(column, rows)) for column in _SHAPE])
-    _last_shape = (rows, shape)
-    return shape
-
-
-class PollLayout:
-    """The series of one poll's rows in order (`shape`) and their `paths`."""
-
-    __slots__ = ("paths", "shape")
-
-    def __init__(self, shape: _Shape, paths: list[str]) -> None:
-        self.shape = shape
-        self.paths = paths

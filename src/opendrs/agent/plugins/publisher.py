@@ -6,11 +6,12 @@ configured) and are replayed in order when it returns."""
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
-from itertools import groupby
-from operator import itemgetter
+from typing import Any
 
-from opendrs.agent.batch import SampleRow, rows_of
+import numpy as np
+import numpy.typing as npt
+
+from opendrs.agent.batch import ColumnLayout, columns_of
 from opendrs.agent.plugin import PollResult, QuietHooks
 from opendrs.agent.spool import MemorySpool, Spool
 from opendrs.bus import codec, subjects
@@ -23,7 +24,6 @@ log = logging.getLogger(__name__)
 TRANSITION_EVENT = "opendrs.alarm.transition"
 DROPPED_EVENT = "opendrs.agent.buffer.dropped"
 AGENT_STATUS = "agents.status"
-_ENTITY = itemgetter(1)
 
 
 class PublisherPlugin(QuietHooks):
@@ -53,7 +53,10 @@ class PublisherPlugin(QuietHooks):
         self.events_buffered = 0
         self.events_replayed = 0
         self._dropped_reported = self.spool.dropped
-        self._partition_cache: dict[str, int] = {}
+        # the last layout of samples, and how its rows go out (see _partitioned)
+        self._parts: (
+            tuple[ColumnLayout, list[tuple[str, npt.NDArray[np.intp], dict[str, Any]]]] | None
+        ) = None
 
     @property
     def dropped(self) -> int:
@@ -113,30 +116,24 @@ class PublisherPlugin(QuietHooks):
         return True
 
     def _events(self, result: PollResult) -> list[tuple[str, Event, int]]:
-        partitions = self._partitions
-        batches: dict[int, list[SampleRow]] = defaultdict(list)
-        rows = rows_of(result.samples)
-        if partitions == 1:
-            if rows:
-                batches[0] = list(rows)
-        else:
-            # an entity's partition is worked out once, and a run of rows of one
-            # entity (the agent emits them together) goes in one piece
-            cache = self._partition_cache
-            if len(cache) > 4 * len(rows) + 1000:
-                cache.clear()
-            for entity, run in groupby(rows, key=_ENTITY):
-                partition = cache.get(entity)
-                if partition is None:
-                    partition = cache[entity] = partition_of(entity, partitions)
-                batches[partition].extend(run)
+        columns = columns_of(result.samples)
+        parts = self._parts
+        if parts is None or parts[0] is not columns.layout:
+            parts = self._parts = (columns.layout, self._partitioned(columns.layout))
+        values, times = columns.values, columns.times
         events = [
             (
-                subjects.samples(partition),
-                codec.rows_event(batches[partition], source=self.source, time=result.time),
-                len(batches[partition]),
+                subject,
+                codec.measured_event(
+                    fixed,
+                    values[rows].tolist(),
+                    times[rows].tolist(),
+                    source=self.source,
+                    time=result.time,
+                ),
+                len(rows),
             )
-            for partition in sorted(batches)
+            for subject, rows, fixed in parts[1]
         ]
         for transition in result.transitions:
             event = Event(
@@ -148,6 +145,26 @@ class PublisherPlugin(QuietHooks):
             )
             events.append((subjects.AGENT_ALARMS, event, 0))
         return events
+
+    def _partitioned(
+        self, layout: ColumnLayout
+    ) -> list[tuple[str, npt.NDArray[np.intp], dict[str, Any]]]:
+        """Per partition with samples, in order: its subject, its rows (an entity's
+        partition decides, so that one entity always reaches the same consumer)
+        and the fixed part of its events."""
+        partitions = self._partitions
+        by_entity: dict[str, int] = {}
+        for entity in layout.entities:
+            if entity not in by_entity:
+                by_entity[entity] = partition_of(entity, partitions)
+        owner = np.array([by_entity[e] for e in layout.entities], dtype=np.intp)
+        out = []
+        for partition in sorted(set(by_entity.values())):
+            rows = np.flatnonzero(owner == partition)
+            at = rows.tolist()
+            picked = [[column[i] for i in at] for column in layout.columns()]
+            out.append((subjects.samples(partition), rows, codec.fixed_columns(*picked)))
+        return out
 
     def _buffer(self, subject: str, event: Event) -> None:
         before = self.spool.dropped

@@ -10,15 +10,15 @@ import logging
 import random
 import socket
 from collections.abc import Iterable, Sequence
-from itertools import compress
-from operator import itemgetter
+from math import isfinite
 
 import numpy as np
 import numpy.typing as npt
 
-from opendrs.agent.batch import SampleRow, rows_of
+from opendrs.agent.batch import PollColumns, columns_of
 from opendrs.agent.plugin import PollResult, QuietHooks
-from opendrs.agent.plugins.naming import PathNamer, PollLayout
+from opendrs.agent.plugins.naming import PathNamer
+from opendrs.agent.plugins.numbers import framed, interleaved, number_text, number_texts
 from opendrs.config import StatsdSettings
 from opendrs.domain.sample import Sample, SampleType
 
@@ -26,44 +26,67 @@ log = logging.getLogger(__name__)
 
 _CUMULATIVE = SampleType.CUMULATIVE
 _GAUGE = SampleType.GAUGE
-_VALUE = itemgetter(2)
+_Floats = npt.NDArray[np.float64]
+_Indexes = npt.NDArray[np.intp]
 
 
 class _Plan:
-    """How to write a poll of one layout: a format per row (all of them joined in
-    `template`), where the gauges and counters are, and each counter's last value."""
+    """How to write the polls of one layout: the rows it sends (those of the
+    configured meters), each line's fixed parts, where the gauges and counters
+    are, and each counter's last value."""
 
     __slots__ = (
+        "chosen",
         "counters",
-        "formats",
+        "end",
         "gauges",
         "gauges_sent",
+        "heads",
+        "joints",
         "known",
         "layout",
         "paths",
         "previous",
-        "template",
+        "tails",
+        "types",
         "usable",
     )
 
     def __init__(
         self,
-        layout: PollLayout,
-        formats: list[str],
-        gauges: npt.NDArray[np.intp],
-        counters: npt.NDArray[np.intp],
+        layout: object,
+        chosen: _Indexes | None,
         paths: list[str],
+        types: list[SampleType],
+        suffix: str,
     ) -> None:
         self.layout = layout
-        self.formats = formats
-        self.template = "".join(formats)
-        self.gauges = gauges
-        self.counters = counters
-        self.paths = paths  # of the counters
-        self.previous: npt.NDArray[np.float64] = np.zeros(len(counters))
-        self.known: npt.NDArray[np.bool_] = np.zeros(len(counters), dtype=bool)
-        self.usable = True
-        self.gauges_sent: npt.NDArray[np.float64] | None = None
+        self.chosen = chosen
+        self.paths = paths
+        self.types = types
+        heads = [f"{path}:".encode() for path in paths]
+        tails = [
+            b"|g\n" if kind is _GAUGE else suffix.encode() if kind is _CUMULATIVE else b"|c\n"
+            for kind in types
+        ]
+        self.heads = np.array(heads, dtype=object)
+        self.tails = np.array(tails, dtype=object)
+        # a line's end and the next one's start, for a poll sending every line
+        self.joints = [*heads[:1], *map(bytes.__add__, tails[:-1], heads[1:])]
+        self.end = tails[-1] if tails else b""
+        self.gauges = np.array([i for i, k in enumerate(types) if k is _GAUGE], dtype=np.intp)
+        self.counters = np.array(
+            [i for i, k in enumerate(types) if k is _CUMULATIVE], dtype=np.intp
+        )
+        self.previous: _Floats = np.zeros(len(self.counters))
+        self.known: npt.NDArray[np.bool_] = np.zeros(len(self.counters), dtype=bool)
+        # two counters on one path see each other's value: only row by row does that
+        counter_paths = [paths[at] for at in self.counters.tolist()]
+        self.usable = len(set(counter_paths)) == len(counter_paths)
+        self.gauges_sent: _Floats | None = None
+
+    def counter_paths(self) -> list[str]:
+        return [self.paths[at] for at in self.counters.tolist()]
 
 
 class StatsdPlugin(QuietHooks):
@@ -77,11 +100,12 @@ class StatsdPlugin(QuietHooks):
         self._namer = PathNamer(settings.prefix)
         self._rng = rng or random.Random()
         self._meters = frozenset(settings.meters)
+        rate = settings.sample_rate
+        self._suffix = f"|c|@{rate:g}\n" if rate < 1.0 else "|c\n"
         self._last: dict[str, float] = {}  # by path, while no plan holds them
         self._plan: _Plan | None = None
         self._polls_since_all = 0
         self._socket: socket.socket | None = None
-        self._address: tuple[str, int] | None = None
         self.lines_sent = 0
         self.packets_sent = 0
         self.lines_too_long = 0
@@ -89,56 +113,39 @@ class StatsdPlugin(QuietHooks):
 
     def lines(self, samples: Sequence[Sample]) -> list[str]:
         """The statsd lines of one poll (counter state moves on)."""
-        return self._text(rows_of(samples))[0].splitlines()
+        return self._payload(columns_of(samples))[0].decode().splitlines()
 
-    def _text(self, rows: Sequence[SampleRow]) -> tuple[str, int]:
-        """The poll's lines, each ending in a newline, and how many there are."""
-        meters = self._meters
-        if meters:
-            rows = [row for row in rows if row[0] in meters]
-        layout = self._namer.layout(rows)
+    def _payload(self, columns: PollColumns) -> tuple[bytes, int]:
+        """The poll's lines, each ending in a newline, and how many there are.
+        A value that is not a finite number is left out (statsd has no text for it)."""
         plan = self._plan
-        if plan is None or plan.layout is not layout:
-            plan = self._replan(layout, rows)
+        if plan is None or plan.layout is not columns.layout:
+            plan = self._replan(columns)
+        values = columns.values if plan.chosen is None else columns.values[plan.chosen]
         if plan.usable:
-            return self._planned(plan, rows)
-        return self._row_by_row(rows, layout.paths)
+            return self._planned(plan, values)
+        return self._row_by_row(plan, values)
 
-    def _replan(self, layout: PollLayout, rows: Sequence[SampleRow]) -> _Plan:
+    def _replan(self, columns: PollColumns) -> _Plan:
+        layout = columns.layout
         # the counters' last values move from the old plan to the table, then on
         last = self._settle()
-        if len(last) > 4 * max(len(rows), 1):
+        meters = self._meters
+        chosen: list[int] | None = None
+        if meters:
+            chosen = [at for at, meter in enumerate(layout.meters) if meter in meters]
+        paths = self._namer.paths_of(layout, chosen)
+        types = layout.types if chosen is None else [layout.types[at] for at in chosen]
+        if len(last) > 4 * max(len(paths), 1):
             # forget series that are gone, so the table does not grow forever
-            present = set(layout.paths)
+            present = set(paths)
             last = self._last = {k: v for k, v in last.items() if k in present}
-        rate = self.settings.sample_rate
-        suffix = f"|c|@{rate:g}\n" if rate < 1.0 else "|c\n"
-        formats: list[str] = []
-        gauges: list[int] = []
-        counters: list[int] = []
-        for at, (path, row) in enumerate(zip(layout.paths, rows, strict=True)):
-            kind = row[4]
-            if kind is _GAUGE:
-                gauges.append(at)
-                formats.append(f"{path}:%g|g\n")
-            elif kind is _CUMULATIVE:
-                counters.append(at)
-                formats.append(f"{path}:%g{suffix}")
-            else:
-                formats.append(f"{path}:%g|c\n")
-        paths = [layout.paths[at] for at in counters]
-        plan = self._plan = _Plan(
-            layout,
-            formats,
-            np.array(gauges, dtype=np.intp),
-            np.array(counters, dtype=np.intp),
-            paths,
-        )
-        # two counters on one path see each other's value: only row by row does that
-        plan.usable = len(set(paths)) == len(paths)
+        picked = None if chosen is None else np.array(chosen, dtype=np.intp)
+        plan = self._plan = _Plan(layout, picked, paths, types, self._suffix)
         if plan.usable:
-            plan.known = np.array([path in last for path in paths], dtype=bool)
-            plan.previous = np.array([last.get(path, 0.0) for path in paths], dtype=float)
+            counter_paths = plan.counter_paths()
+            plan.known = np.array([path in last for path in counter_paths], dtype=bool)
+            plan.previous = np.array([last.get(path, 0.0) for path in counter_paths], dtype=float)
         return plan
 
     def _settle(self) -> dict[str, float]:
@@ -147,17 +154,16 @@ class StatsdPlugin(QuietHooks):
         last = self._last
         if plan is not None and plan.usable:
             for path, value, known in zip(
-                plan.paths, plan.previous.tolist(), plan.known.tolist(), strict=True
+                plan.counter_paths(), plan.previous.tolist(), plan.known.tolist(), strict=True
             ):
                 if known:
                     last[path] = value
             plan.usable = False  # its state now lives in the table
         return last
 
-    def _planned(self, plan: _Plan, rows: Sequence[SampleRow]) -> tuple[str, int]:
-        """The lines of a poll shaped like the previous one, array by array: the
-        same lines, in the same order, as row by row."""
-        values = np.fromiter(map(_VALUE, rows), dtype=float, count=len(rows))
+    def _planned(self, plan: _Plan, values: _Floats) -> tuple[bytes, int]:
+        """The lines of a poll, array by array: the same lines, in the same order,
+        as row by row."""
         counters = plan.counters
         current = values[counters]
         # first sight (unknown) or a reset (a decrease): no increase to count
@@ -172,31 +178,29 @@ class StatsdPlugin(QuietHooks):
             random_ = self._rng.random
             draws = np.array([random_() for _ in range(len(at))], dtype=float)
             sent[at[draws >= rate]] = False
-        out = values.copy()
+        out = values + 0.0  # a copy, with -0.0 as 0.0 (a leading sign means "change by")
         out[counters] = increase
         gauges = values[plan.gauges]
         changed = self._changed_gauges(plan, gauges)
-        negative = plan.gauges[gauges < 0]
-        if not negative.size and changed is None and sent.all():
-            return plan.template % tuple(out.tolist()), len(rows)
-        keep = np.ones(len(rows), dtype=bool)
-        keep[counters] = sent
+        keep = np.isfinite(out)
+        keep[counters] &= sent
         if changed is not None:
-            keep[plan.gauges] = changed
-            negative = negative[keep[negative]]
-        formats = plan.formats
+            keep[plan.gauges] &= changed
+        negative = plan.gauges[gauges < 0]
+        negative = negative[keep[negative]]
+        if not negative.size and keep.all():
+            return interleaved(plan.joints, number_texts(out), plan.end), len(out)
+        heads = plan.heads
         if negative.size:
+            heads = heads.copy()
+        for at in negative.tolist():
             # a leading sign means "change by" in statsd: reset, then set
-            formats = list(formats)
-            for at in negative.tolist():
-                formats[at] = f"{plan.layout.paths[at]}:0|g\n{formats[at]}"
-        kept = keep.tolist()
-        text = "".join(compress(formats, kept)) % tuple(compress(out.tolist(), kept))
-        return text, int(keep.sum()) + int(negative.size)
+            heads[at] = f"{plan.paths[at]}:0|g\n".encode() + heads[at]
+        at = np.flatnonzero(keep)
+        text = framed(heads[at].tolist(), number_texts(out[at]), plan.tails[at].tolist())
+        return text, len(at) + len(negative)
 
-    def _changed_gauges(
-        self, plan: _Plan, gauges: npt.NDArray[np.float64]
-    ) -> npt.NDArray[np.bool_] | None:
+    def _changed_gauges(self, plan: _Plan, gauges: _Floats) -> npt.NDArray[np.bool_] | None:
         """With `only_changed_gauges`, the gauges to send (None: all of them):
         those whose value is not the one last sent (statsd keeps it), and every
         one on the first poll of a layout and each `all_gauges_every` polls."""
@@ -211,32 +215,34 @@ class StatsdPlugin(QuietHooks):
         changed: npt.NDArray[np.bool_] = gauges != last  # a NaN is never the value sent
         return changed
 
-    def _row_by_row(self, rows: Sequence[SampleRow], paths: Sequence[str]) -> tuple[str, int]:
+    def _row_by_row(self, plan: _Plan, values: _Floats) -> tuple[bytes, int]:
         rate = self.settings.sample_rate
         sampled = rate < 1.0
-        suffix = f"|c|@{rate:g}" if sampled else "|c"
+        suffix = self._suffix.encode()
         random_ = self._rng.random
         last = self._last  # by path: one per entity, meter and device
-        out: list[str] = []
+        out: list[bytes] = []
         append = out.append
-        for name, row in zip(paths, rows, strict=True):
-            kind = row[4]
-            value = row[2]
-            if kind is _GAUGE:
-                if value < 0:
-                    append(f"{name}:0|g\n")
-                append(f"{name}:{value:g}|g\n")
-            elif kind is _CUMULATIVE:
+        for name, kind, value in zip(plan.paths, plan.types, values.tolist(), strict=True):
+            head = f"{name}:".encode()
+            if kind is _CUMULATIVE:
                 previous = last.get(name)
                 last[name] = value
                 if previous is None or value < previous:
                     continue
                 if sampled and random_() >= rate:
                     continue
-                append(f"{name}:{value - previous:g}{suffix}\n")
-            else:
-                append(f"{name}:{value:g}|c\n")
-        return "".join(out), len(out)
+                value -= previous
+                if isfinite(value):
+                    append(head + number_text(value) + suffix)
+            elif isfinite(value):
+                if kind is _GAUGE:
+                    if value < 0:
+                        append(head + b"0|g\n")
+                    append(head + number_text(value + 0.0) + b"|g\n")
+                else:
+                    append(head + number_text(value) + b"|c\n")
+        return b"".join(out), len(out)
 
     def packets(self, lines: Iterable[str]) -> list[bytes]:
         """Lines joined by newlines into datagrams of at most `max_packet` bytes;
@@ -266,10 +272,10 @@ class StatsdPlugin(QuietHooks):
         return packets
 
     def on_poll_done(self, result: PollResult) -> None:
-        text, count = self._text(rows_of(result.samples))
+        payload, count = self._payload(columns_of(result.samples))
         if not count:
             return
-        for packet in self._cut(text[:-1].encode()):
+        for packet in self._cut(payload[:-1]):
             self._send(packet)
         self.lines_sent += count
 
@@ -280,14 +286,17 @@ class StatsdPlugin(QuietHooks):
 
     def _send(self, packet: bytes) -> None:
         try:
-            if self._socket is None or self._address is None:
+            sock = self._socket
+            if sock is None:
                 family, _, _, _, address = socket.getaddrinfo(
                     self.settings.host, self.settings.port, type=socket.SOCK_DGRAM
                 )[0]
-                self._socket = socket.socket(family, socket.SOCK_DGRAM)
-                self._socket.setblocking(False)
-                self._address = (str(address[0]), int(address[1]))
-            self._socket.sendto(packet, self._address)
+                sock = socket.socket(family, socket.SOCK_DGRAM)
+                sock.setblocking(False)
+                # connected: the kernel resolves the route once, not per datagram
+                sock.connect(address)
+                self._socket = sock
+            sock.send(packet)
             self.packets_sent += 1
         except OSError as exc:
             self.send_errors += 1

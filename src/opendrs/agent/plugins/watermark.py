@@ -10,9 +10,10 @@ import math
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import compress
 
-from opendrs.agent.batch import PollBatch, rows_of
+import numpy as np
+
+from opendrs.agent.batch import ColumnLayout, PollBatch, columns_of
 from opendrs.agent.plugin import PollContext, PollResult, QuietHooks
 from opendrs.config import WatermarkOverride, WatermarkRule
 from opendrs.domain.alarm import AlarmState, AlarmTransition, Severity
@@ -53,7 +54,16 @@ class _Compiled:
     """A rule ready for the hot path: its comparison, overrides by instance and
     flavor, and the window mask of its N-of-M count."""
 
-    __slots__ = ("beyond", "by_flavor", "by_instance", "mask", "plain", "rule", "severity")
+    __slots__ = (
+        "beyond",
+        "by_flavor",
+        "by_instance",
+        "mask",
+        "per_instance",
+        "plain",
+        "rule",
+        "severity",
+    )
 
     def __init__(self, rule: WatermarkRule) -> None:
         self.rule = rule
@@ -66,6 +76,8 @@ class _Compiled:
                 self.by_instance[override.instance] = override
             elif override.flavor is not None:
                 self.by_flavor[override.flavor] = override
+        # whether an instance's name, flavor or metadata can change its limits
+        self.per_instance = bool(rule.overrides) or rule.threshold_metadata is not None
         window = rule.of_samples or rule.for_samples
         self.mask = (1 << window) - 1
         clear = rule.threshold if rule.clear is None else rule.clear
@@ -117,6 +129,115 @@ class _Compiled:
         return _Limits(threshold, clear)
 
 
+_UFUNCS = {">": np.greater, ">=": np.greater_equal, "<": np.less, "<=": np.less_equal}
+
+
+def _ROW_THEN_RULE(item: tuple[int, int, object, int]) -> tuple[int, int]:
+    return item[0], item[1]
+
+
+class _Part:
+    """One rule over the rows of its meter in one layout: where they are, their
+    limits (None where the rule is off), and which watches are not idle."""
+
+    __slots__ = (
+        "active",
+        "beyond",
+        "enabled",
+        "entities",
+        "keys",
+        "labels",
+        "limits",
+        "rows",
+        "rule",
+        "threshold",
+    )
+
+    def __init__(
+        self, rule: _Compiled, rows: list[int], layout: ColumnLayout, watches: dict[_Key, _Watch]
+    ) -> None:
+        self.rule = rule
+        self.beyond = _UFUNCS[rule.rule.op]
+        self.rows = np.array(rows, dtype=np.intp)
+        self.entities = [layout.entities[at] for at in rows]
+        self.labels = [layout.labels[at] for at in rows]
+        self.keys: list[_Key] = [
+            (rule.rule.name, entity, tuple(sorted(labels.items())) if labels else _NO_LABELS)
+            for entity, labels in zip(self.entities, self.labels, strict=True)
+        ]
+        self.active = np.array(
+            [
+                (w := watches.get(key)) is not None
+                and (w.state != AlarmState.OK or bool(w.streak or w.history))
+                for key in self.keys
+            ],
+            dtype=bool,
+        )
+        self.limits: list[_Limits | None] = []
+        self.threshold = np.zeros(len(rows))
+        self.enabled = np.zeros(len(rows), dtype=bool)
+
+    def set_limits(self, limits: list[_Limits | None]) -> None:
+        self.limits = limits
+        self.enabled = np.array([found is not None for found in limits], dtype=bool)
+        self.threshold = np.array(
+            [math.nan if found is None else found.threshold for found in limits], dtype=float
+        )
+
+
+class _Plan:
+    """The rules over one layout of a poll's rows, in the order the hooks see
+    them, with each row's limits worked out again only when the instances'
+    flavors or metadata change."""
+
+    def __init__(
+        self,
+        layout: ColumnLayout,
+        by_meter: Mapping[tuple[EntityKind, str], list[_Compiled]],
+        watches: dict[_Key, _Watch],
+    ) -> None:
+        self.layout = layout
+        rows: dict[int, list[int]] = {}
+        rules: dict[int, _Compiled] = {}
+        for at, (kind, meter) in enumerate(zip(layout.kinds, layout.meters, strict=True)):
+            for rule in by_meter.get((kind, meter), ()):
+                rows.setdefault(id(rule), []).append(at)
+                rules[id(rule)] = rule
+        self.parts = [_Part(rules[key], found, layout, watches) for key, found in rows.items()]
+        # the instances whose flavor and metadata the limits depend on
+        self._instances = list(
+            dict.fromkeys(
+                layout.entities[row]
+                for part in self.parts
+                if part.rule.per_instance
+                for row in part.rows.tolist()
+                if layout.kinds[row] is not EntityKind.HOST
+            )
+        )
+        self._given: list[tuple[str, Mapping[str, str]] | None] | None = None
+
+    def refresh(self, instances: Mapping[str, InstanceCounters]) -> None:
+        """Work out the limits again if what they depend on changed."""
+        given = [
+            None if (c := instances.get(entity)) is None else (c.flavor, c.metadata)
+            for entity in self._instances
+        ]
+        if given == self._given:
+            return
+        self._given = given
+        host = EntityKind.HOST
+        for part in self.parts:
+            limits: list[_Limits | None] = []
+            for row, labels in zip(part.rows.tolist(), part.labels, strict=True):
+                if self.layout.kinds[row] is host:
+                    limits.append(part.rule.limits(None, labels))
+                    continue
+                instance = instances.get(self.layout.entities[row])
+                # a row the hooks would not have been given: no limits
+                limits.append(None if instance is None else part.rule.limits(instance, labels))
+            part.set_limits(limits)
+
+
 class WatermarkPlugin(QuietHooks):
     """Evaluates `rules` on every sample of their meter, per entity; reports
     AlarmTransitions (ok → alarm, alarm → ok) with source `agent:<host>`.
@@ -132,8 +253,10 @@ class WatermarkPlugin(QuietHooks):
 
     def __init__(self, rules: Sequence[WatermarkRule]) -> None:
         self._rules = _checked(rules)
-        self._compile()
         self._watches: dict[_Key, _Watch] = {}
+        self._plan: _Plan | None = None  # made again for a new layout or new rules
+        self._compile()
+        self._seen: tuple[ColumnLayout, frozenset[str]] | None = None
 
     @property
     def rules(self) -> list[WatermarkRule]:
@@ -152,8 +275,8 @@ class WatermarkPlugin(QuietHooks):
             if name in self._rules and self._rules[name].identity == rule.identity
         }
         self._rules = checked
-        self._compile()
         self._watches = {k: w for k, w in self._watches.items() if k[0] in kept}
+        self._compile()
 
     def state(self, rule: str, entity: str, labels: dict[str, str] | None = None) -> AlarmState:
         """The state of `rule` for `entity` (and a device's labels), ok if never seen."""
@@ -192,38 +315,52 @@ class WatermarkPlugin(QuietHooks):
 
     def on_batch(self, ctx: PollContext, batch: PollBatch) -> None:
         """The whole poll at once: the same evaluation as the hooks, in the same
-        order, on the rows of the meters some rule watches."""
-        by_meter = self._by_meter
-        watched = self._meters
-        instances = batch.instances
-        host_kind = EntityKind.HOST
-        isfinite = math.isfinite
-        rows = batch.rows
-        # the rows of a watched meter, picked out without a Python step per row
-        for row in compress(rows, map(watched.__contains__, map(_METER, rows))):
-            meter, entity, value, _, _, t, kind, _, labels = row
-            compiled = by_meter.get((kind, meter))
-            if compiled is None or not isfinite(value):
-                continue
-            instance = None if kind is host_kind else instances.get(entity)
-            if instance is None and kind is not host_kind:
-                continue  # a row the hooks would not have been given
-            for rule in compiled:
-                limits = rule.limits(instance, labels)
-                if limits is not None:
-                    self._step(ctx, rule, limits, entity, value, t, labels)
+        order. The comparisons run as arrays; only the rows that breach, or whose
+        watch is not idle, step through the rule one by one."""
+        columns = batch.columns
+        plan = self._plan
+        if plan is None or plan.layout is not columns.layout:
+            plan = self._plan = _Plan(columns.layout, self._by_meter, self._watches)
+        plan.refresh(batch.instances)
+        values = columns.values
+        picked: list[tuple[int, int, _Part, int]] = []
+        for order, part in enumerate(plan.parts):
+            scaled = values[part.rows] * part.rule.rule.scale
+            with np.errstate(invalid="ignore"):
+                breach = part.beyond(scaled, part.threshold)
+            due = (breach | part.active) & part.enabled & np.isfinite(scaled)
+            for at in np.flatnonzero(due).tolist():
+                picked.append((int(part.rows[at]), order, part, at))
+        picked.sort(key=_ROW_THEN_RULE)
+        times = columns.times
+        for row, _, part, at in picked:
+            limits = part.limits[at]
+            assert limits is not None  # (rows without limits are never due)
+            entity, labels = part.entities[at], part.labels[at]
+            raw = float(values[row])
+            self._step(ctx, part.rule, limits, entity, raw, float(times[row]), labels)
+            watch = self._watches[part.keys[at]]
+            part.active[at] = watch.state != AlarmState.OK or bool(watch.streak or watch.history)
 
     def on_poll_done(self, result: PollResult) -> None:
         # Entities that left the host take their quiet watches with them; a watch in
         # alarm is kept so the alarm is not silently forgotten.
-        seen = set(map(_ENTITY, rows_of(result.samples)))
-        self._watches = {
-            k: w for k, w in self._watches.items() if k[1] in seen or w.state != AlarmState.OK
-        }
+        layout = columns_of(result.samples).layout
+        seen = self._seen
+        if seen is None or seen[0] is not layout:
+            seen = self._seen = (layout, frozenset(layout.entities))
+        entities = seen[1]
+        if any(k[1] not in entities for k in self._watches):
+            self._watches = {
+                k: w
+                for k, w in self._watches.items()
+                if k[1] in entities or w.state != AlarmState.OK
+            }
 
     # --- evaluation ------------------------------------------------------
 
     def _compile(self) -> None:
+        self._plan = None
         self._by_meter: dict[tuple[EntityKind, str], list[_Compiled]] = {}
         for rule in self._rules.values():
             key = (_KINDS[rule.entity], rule.meter)

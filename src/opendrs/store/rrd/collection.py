@@ -17,6 +17,7 @@ import numpy.typing as npt
 from opendrs.domain.clock import Clock, WallClock
 from opendrs.domain.errors import InvalidInput, NotFound, StoreError
 from opendrs.domain.sample import Sample, SampleType
+from opendrs.domain.sample_batch import ColumnLayout, PollColumns, SampleBatch, columns_of
 from opendrs.store.rrd.archive import RoundRobinFile
 from opendrs.store.rrd.definition import (
     DEFAULT_STEP,
@@ -259,18 +260,29 @@ class HostRecorder:
         archives.path(host)  # the host name must be able to name a file
         self.archives = archives
         self.host = host
+        # the last layout of samples seen, its series names and their sources
+        self._named: tuple[ColumnLayout, list[str], dict[str, DataSource]] | None = None
 
     def record(self, time: float, samples: Sequence[Sample]) -> None:
         """Every sample of one poll, at the poll's time; new series become
         columns. Raises StoreError when the file cannot be written."""
-        values: dict[str, float | int | None] = {}
-        sources: dict[str, DataSource] = {}
-        heartbeat = 2 * self.archives.step
-        for sample in samples:
-            name = sample_series(sample)
-            values[name] = sample.value
-            sources[name] = sample_source(sample, name, heartbeat)
+        columns = columns_of(samples)
+        named = self._named
+        if named is None or named[0] is not columns.layout:
+            named = self._named = self._names(columns)
+        _, names, sources = named
+        values = dict(zip(names, columns.values.tolist(), strict=True))
         try:
             self.archives.update(self.host, time, values, sources=sources)
         except OSError as error:
             raise StoreError(f"history of {self.host}: {error}") from None
+
+    def _names(self, columns: PollColumns) -> tuple[ColumnLayout, list[str], dict[str, DataSource]]:
+        heartbeat = 2 * self.archives.step
+        names: list[str] = []
+        sources: dict[str, DataSource] = {}
+        for sample in SampleBatch.of_columns(columns):
+            name = sample_series(sample)
+            names.append(name)
+            sources[name] = sample_source(sample, name, heartbeat)
+        return columns.layout, names, sources
