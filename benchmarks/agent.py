@@ -446,6 +446,8 @@ def main() -> None:
         rows.append(("rates + statsd, only changed gauges", measure(changed, args.cycles)))
     full = measure(agent_cycles(polls, plugins(sinks, clock)), args.cycles)
     rows.append(("rates + all built-in plugins", full))
+    changing = agent_cycles(polls, plugins(sinks, clock), relayout=True)
+    rows.append(("all, layout made every poll", measure(changing, args.cycles)))
     memory = measure(agent_cycles(polls, plugins(sinks, clock, MemoryBus())), args.cycles)
     rows.append(("all, in-memory bus decoding too", memory))
     nats = through_nats(polls, sinks, clock, args.cycles)

@@ -99,8 +99,7 @@ def test_bad_audits_are_named(client: TestClient, body: dict[str, object], field
 def test_audits_are_stamped_by_the_app_clock(repos: MemoryRepositories) -> None:
     from opendrs.domain.clock import ManualClock
 
-    app = create_app(repos, dashboard=False)
-    app.state.clock = ManualClock(scene.T0 + 5000)
+    app = create_app(repos, dashboard=False, clock=ManualClock(scene.T0 + 5000))
     body = TestClient(app).post("/v1/audits", json={"goal": "overload_relief"}).json()
     assert body["audit"]["created_at"] == scene.T0 + 5000
     assert TestClient(app).get("/v1/audits").json()[0]["id"] == body["audit"]["id"]

@@ -24,7 +24,7 @@ from opendrs.domain.action import (
 )
 from opendrs.domain.alarm import Alarm, AlarmState, AlarmTransition, Severity
 from opendrs.domain.audit import Audit, AuditState, AuditType
-from opendrs.domain.errors import NotFound
+from opendrs.domain.errors import InvalidTransition, NotFound
 from opendrs.domain.host import Host, HostState
 from opendrs.domain.instance import Flavor, GroupPolicy, Instance, InstanceState, ServerGroup
 from opendrs.domain.ports import (
@@ -293,6 +293,74 @@ def test_audits_are_listed_newest_first_with_a_limit(repo: Repositories) -> None
 def test_a_missing_audit_is_not_found(repo: Repositories) -> None:
     with pytest.raises(NotFound):
         repo.get_audit("nope")
+    with pytest.raises(NotFound):
+        repo.change_audit("nope", AuditState.SUSPENDED)
+
+
+def scheduled(created_at: float, interval: float = 60.0) -> Audit:
+    return Audit(
+        "g",
+        "s",
+        audit_type=AuditType.CONTINUOUS,
+        state=AuditState.ONGOING,
+        created_at=created_at,
+        interval=interval,
+        next_run_at=created_at,
+    )
+
+
+def test_scheduled_audits_are_those_with_a_next_run_oldest_first(repo: Repositories) -> None:
+    later, earlier = scheduled(20.0), scheduled(10.0)
+    paused = replace(scheduled(30.0), state=AuditState.SUSPENDED)
+    for a in (later, earlier, paused, Audit("g", "s", created_at=5.0)):
+        repo.save_audit(a)
+    repo.save_audit(scheduled(40.0).moved_to(AuditState.CANCELLED))
+
+    assert repo.list_scheduled_audits() == [earlier, later, paused]
+
+
+def test_a_run_is_claimed_once_and_only_while_ongoing(repo: Repositories) -> None:
+    audit = scheduled(100.0)
+    repo.save_audit(audit)
+    ran = audit.ran(130.0)
+
+    assert repo.claim_audit_run(audit.id, 100.0, ran)
+    # A second runner that read the same due time finds it taken.
+    assert not repo.claim_audit_run(audit.id, 100.0, audit.ran(131.0))
+    stored = repo.get_audit(audit.id)
+    assert (stored.last_run_at, stored.next_run_at) == (130.0, 190.0)
+
+    repo.change_audit(audit.id, AuditState.SUSPENDED)
+    assert not repo.claim_audit_run(audit.id, 190.0, stored.ran(190.0))
+    assert not repo.claim_audit_run("nope", 0.0, ran)
+
+
+def test_an_audit_change_checks_the_stored_state_and_keeps_the_run_times(
+    repo: Repositories,
+) -> None:
+    audit = scheduled(100.0)
+    repo.save_audit(audit)
+    repo.claim_audit_run(audit.id, 100.0, audit.ran(100.0))
+
+    noted = repo.change_audit(audit.id, message="run at 100: nothing to do")
+    assert (noted.state, noted.message, noted.next_run_at) == (
+        AuditState.ONGOING,
+        "run at 100: nothing to do",
+        160.0,
+    )
+    suspended = repo.change_audit(audit.id, AuditState.SUSPENDED, "paused")
+    assert repo.get_audit(audit.id) == suspended
+    assert (suspended.state, suspended.last_run_at, suspended.next_run_at) == (
+        AuditState.SUSPENDED,
+        100.0,
+        160.0,
+    )
+    with pytest.raises(InvalidTransition):
+        repo.change_audit(audit.id, AuditState.SUCCEEDED)
+    cancelled = repo.change_audit(audit.id, AuditState.CANCELLED)
+    assert (cancelled.next_run_at, cancelled.message) == (None, "paused")
+    assert repo.get_audit(audit.id) == cancelled
+    assert repo.list_scheduled_audits() == []
 
 
 # --- plans -------------------------------------------------------------------
@@ -444,6 +512,9 @@ audits = st.builds(
     trigger=_text,
     message=_text,
     created_at=_time,
+    interval=st.none() | st.floats(min_value=1e-3, max_value=1e7),
+    next_run_at=st.none() | _time,
+    last_run_at=st.none() | _time,
 )
 actions = st.builds(
     Action,
@@ -478,7 +549,7 @@ COVERED = {
     Host: 24,
     Instance: 8,
     Flavor: 4,
-    Audit: 11,
+    Audit: 14,
     Action: 10,
     ActionPlan: 8,
     AlarmTransition: 14,

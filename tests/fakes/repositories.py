@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from opendrs.domain.action import Action, ActionPlan, PlanState
 from opendrs.domain.alarm import Alarm, AlarmState, AlarmTransition
-from opendrs.domain.audit import Audit
+from opendrs.domain.audit import Audit, AuditState
 from opendrs.domain.errors import NotFound
 from opendrs.domain.host import Host
 from opendrs.domain.instance import Instance, ServerGroup
@@ -100,6 +100,30 @@ class MemoryRepositories:
 
     def list_audits(self, limit: int = 100) -> list[Audit]:
         return sorted(self.audits.values(), key=lambda a: -a.created_at)[:limit]
+
+    def list_scheduled_audits(self) -> list[Audit]:
+        found = [a for a in self.audits.values() if a.next_run_at is not None]
+        return sorted(found, key=lambda a: a.created_at)
+
+    def claim_audit_run(self, audit_id: str, due: float, ran: Audit) -> bool:
+        stored = self.audits.get(audit_id)
+        if stored is None or stored.state != AuditState.ONGOING or stored.next_run_at != due:
+            return False
+        self.audits[audit_id] = replace(
+            stored, last_run_at=ran.last_run_at, next_run_at=ran.next_run_at
+        )
+        return True
+
+    def change_audit(
+        self, audit_id: str, state: AuditState | None = None, message: str | None = None
+    ) -> Audit:
+        audit = self.get_audit(audit_id)
+        if state is not None:
+            audit = audit.moved_to(state)
+        if message is not None:
+            audit = replace(audit, message=message)
+        self.audits[audit_id] = audit
+        return audit
 
     # plans
     def save_plan(self, plan: ActionPlan) -> None:

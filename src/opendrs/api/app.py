@@ -12,6 +12,7 @@ from opendrs.api.context import Repositories, StatusProvider
 from opendrs.api.errors import install_error_handlers
 from opendrs.api.routes import alarms, audits, hosts, instances, plans, system
 from opendrs.dashboard.site import mount_dashboard
+from opendrs.domain.clock import Clock, WallClock
 
 V1_ROUTERS = (
     hosts.router,
@@ -30,9 +31,11 @@ def create_app(
     status: StatusProvider | None = None,
     extra_routers: Iterable[APIRouter] = (),
     dashboard: bool = True,
+    clock: Clock | None = None,
 ) -> FastAPI:
     """Build the app. `status()` feeds GET /v1/status (simulated time, step,
-    counters...); `extra_routers` are included as they are (their own prefixes)."""
+    counters...); `extra_routers` are included as they are (their own prefixes);
+    `clock` stamps and schedules what the API creates (the demo's is simulated)."""
     app = FastAPI(
         title=title,
         version=__version__,
@@ -40,6 +43,7 @@ def create_app(
     )
     app.state.repositories = repos
     app.state.status_provider = status
+    app.state.clock = clock or WallClock()
     install_error_handlers(app)
     for router in (*V1_ROUTERS, *extra_routers):
         app.include_router(router)

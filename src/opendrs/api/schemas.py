@@ -4,9 +4,9 @@ so the domain stays free of pydantic and the wire format is documented in OpenAP
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
 from opendrs.domain.action import (
     Action,
@@ -229,6 +229,13 @@ class AuditOut(BaseModel):
     trigger: str
     message: str
     created_at: float
+    interval: float | None = Field(
+        description="a continuous audit's seconds between runs (null for the others)"
+    )
+    next_run_at: float | None = Field(
+        description="when the next run is due (null once the audit has ended)"
+    )
+    last_run_at: float | None = Field(description="when the last run started (null before)")
 
     @classmethod
     def of(cls, audit: Audit) -> AuditOut:
@@ -244,13 +251,18 @@ class AuditOut(BaseModel):
             trigger=audit.trigger,
             message=audit.message,
             created_at=audit.created_at,
+            interval=audit.interval,
+            next_run_at=audit.next_run_at,
+            last_run_at=audit.last_run_at,
         )
 
 
 class AuditIn(BaseModel):
     """An audit to run now. With `what_if` nothing is stored and the answer is the
     plan the engine would propose; otherwise the audit and its plan are saved
-    (the plan RECOMMENDED, waiting for approval, unless `auto_trigger`)."""
+    (the plan RECOMMENDED, waiting for approval, unless `auto_trigger`). A
+    `continuous` audit is not run here: it is stored ONGOING with its `interval`
+    and the optimization service runs it, first at its next tick."""
 
     model_config = {"extra": "forbid"}
 
@@ -263,6 +275,34 @@ class AuditIn(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     auto_trigger: bool = False
     what_if: bool = False
+    interval: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        validate_default=True,
+        description="seconds between the runs of a continuous audit (required for one)",
+    )
+
+    @field_validator("interval")
+    @classmethod
+    def _interval_for_continuous(cls, interval: float | None, info: ValidationInfo) -> float | None:
+        if "audit_type" not in info.data:
+            return interval  # the audit type is wrong itself and reported as such
+        continuous = info.data["audit_type"] == AuditType.CONTINUOUS
+        if continuous and interval is None:
+            raise ValueError("a continuous audit needs an interval in seconds, greater than 0")
+        if not continuous and interval is not None:
+            raise ValueError("only a continuous audit has an interval")
+        return interval
+
+
+class AuditChangeIn(BaseModel):
+    """A continuous audit's new state: SUSPENDED pauses its schedule, ONGOING
+    resumes it, CANCELLED stops it for good."""
+
+    model_config = {"extra": "forbid"}
+
+    state: Literal["SUSPENDED", "ONGOING", "CANCELLED"]
 
 
 class WhatIfActionOut(BaseModel):

@@ -10,7 +10,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from opendrs.domain.action import Action, ActionPlan, PlanState
 from opendrs.domain.alarm import Alarm, AlarmTransition
-from opendrs.domain.audit import Audit
+from opendrs.domain.audit import Audit, AuditState
 from opendrs.domain.counters import HostCounters, InstanceCounters
 from opendrs.domain.event import Event
 from opendrs.domain.host import Host, HostState
@@ -171,6 +171,23 @@ class AuditRepository(Protocol):
     def get_audit(self, audit_id: str) -> Audit: ...
 
     def list_audits(self, limit: int = 100) -> list[Audit]: ...
+
+    def list_scheduled_audits(self) -> list[Audit]:
+        """The continuous audits with a next run (ONGOING or SUSPENDED), oldest first."""
+        ...
+
+    def claim_audit_run(self, audit_id: str, due: float, ran: Audit) -> bool:
+        """Store `ran`'s run times if the audit is still ONGOING and still due at
+        `due` (no one else ran it meanwhile), in one transaction; False otherwise."""
+        ...
+
+    def change_audit(
+        self, audit_id: str, state: AuditState | None = None, message: str | None = None
+    ) -> Audit:
+        """Move the stored audit to `state` (checked against its stored state in the
+        same transaction) and/or set its message; the run times are kept as stored,
+        except that an ended audit has no next run. Raises NotFound, InvalidTransition."""
+        ...
 
 
 class PlanRepository(Protocol):

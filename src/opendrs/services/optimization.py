@@ -1,8 +1,9 @@
 """Audit requests become audits, audits become action plans: load the cluster
 model, run the goal's strategy, order the solution with the planner and, in
 automatic mode, hand the plan to the applier. Audits come from events (alarms,
-host state changes) and from continuous schedules; instances moved within the
-anti-ping-pong window are passed to strategies that accept the hint."""
+host state changes) and from continuous schedules, both those of the settings file
+and those stored in SQL by the API; instances moved within the anti-ping-pong
+window are passed to strategies that accept the hint."""
 
 from __future__ import annotations
 
@@ -139,9 +140,15 @@ class Optimization:
         self._subscriptions = []
 
     def tick(self) -> list[ActionPlan]:
-        """Run every continuous audit that is due; a failing one is counted and the
-        others still run. Each run supersedes the audit's earlier RECOMMENDED plans."""
+        """Run every continuous audit that is due, configured or stored; a failing one
+        is counted and the others still run. Each run supersedes the audit's earlier
+        RECOMMENDED plans."""
         now = self._clock.now()
+        return [*self._run_configured(now), *self._run_stored(now)]
+
+    def _run_configured(self, now: float) -> list[ActionPlan]:
+        """The settings file's schedules: each run is a new audit, named by its trigger;
+        they all run at the first tick, as they are not persisted."""
         made: list[ActionPlan] = []
         for schedule in self._continuous:
             due = self._next_run.get(schedule.name, now)
@@ -149,7 +156,10 @@ class Optimization:
                 continue
             self._next_run[schedule.name] = now + schedule.interval
             try:
-                self._supersede(schedule.name)
+                trigger = f"continuous {schedule.name}"
+                self._supersede(
+                    {a.id for a in self._audits.list_audits(limit=1000) if a.trigger == trigger}
+                )
                 audit = Audit(
                     goal=schedule.goal,
                     strategy=schedule.strategy,
@@ -157,7 +167,7 @@ class Optimization:
                     scope=schedule.scope,
                     parameters={**self._defaults.get(schedule.goal, {}), **schedule.parameters},
                     auto_trigger=schedule.auto_trigger,
-                    trigger=f"continuous {schedule.name}",
+                    trigger=trigger,
                     created_at=now,
                 )
                 plan = self.run(audit)
@@ -168,6 +178,76 @@ class Optimization:
             if plan is not None:
                 made.append(plan)
         return made
+
+    def _run_stored(self, now: float) -> list[ActionPlan]:
+        """The schedules made through the API: the audit stays ONGOING and every run's
+        plan links to it. A run is claimed in the store before it starts, so a
+        restart does not repeat it; a run that fails ends the audit FAILED (Watcher's
+        rule), a run blocked by a running plan is skipped."""
+        try:
+            schedules = self._audits.list_scheduled_audits()
+        except Exception:
+            self.failures += 1
+            log.exception("could not read the continuous audits")
+            return []
+        made: list[ActionPlan] = []
+        for audit in schedules:
+            due = audit.next_run_at
+            if audit.state != AuditState.ONGOING or due is None or now < due:
+                continue
+            try:
+                plan = self._run_due(audit, due, now)
+            except Exception:
+                self.failures += 1
+                log.exception("continuous audit %s (%s) failed", audit.id, audit.goal)
+                continue
+            if plan is not None:
+                made.append(plan)
+        return made
+
+    def _run_due(self, audit: Audit, due: float, now: float) -> ActionPlan | None:
+        ran = audit.ran(now)
+        if not self._audits.claim_audit_run(audit.id, due, ran):
+            return None  # suspended, cancelled or run by someone else since the read
+        try:
+            plan, outcome = self._run_once(ran, now)
+        except Exception as exc:
+            self._end_failed(audit.id, f"run at {now:.0f} failed: {exc}")
+            raise
+        self._note(audit.id, outcome)
+        if plan is not None and audit.auto_trigger:
+            self._launch(plan.id)
+        return plan
+
+    def _run_once(self, audit: Audit, now: float) -> tuple[ActionPlan | None, str]:
+        """One run of a stored schedule: the stored audit is not changed, so the goal's
+        defaults and the anti-ping-pong hints are worked out afresh each time."""
+        self._supersede({audit.id})
+        parameters = {**self._defaults.get(audit.goal, {}), **audit.parameters}
+        attempt = self._with_ping_pong(dataclasses.replace(audit, parameters=parameters))
+        try:
+            plan, why = self._propose(attempt)
+        except _Blocked as blocked:
+            return None, f"run at {now:.0f} skipped: {blocked}"
+        if plan is None:
+            return None, f"run at {now:.0f}: {why}"
+        self._plans.save_plan(plan)
+        return plan, f"run at {now:.0f}: plan {plan.id} with {len(plan.actions)} actions"
+
+    def _end_failed(self, audit_id: str, message: str) -> None:
+        try:
+            self._audits.change_audit(audit_id, AuditState.FAILED, message)
+        except Exception:
+            # Suspended or cancelled meanwhile (the operator's word stands), or the store is down.
+            log.exception("could not mark continuous audit %s FAILED", audit_id)
+
+    def _note(self, audit_id: str, message: str) -> None:
+        try:
+            # An operator's suspend or cancel during the run keeps its own message.
+            if self._audits.get_audit(audit_id).state == AuditState.ONGOING:
+                self._audits.change_audit(audit_id, message=message)
+        except Exception:
+            log.exception("could not record the run of continuous audit %s", audit_id)
 
     def on_host_state(self, event: Event) -> None:
         """A host entering maintenance is evacuated; one leaving it (enabled again)
@@ -197,9 +277,8 @@ class Optimization:
             )
         )
 
-    def _supersede(self, name: str) -> None:
-        trigger = f"continuous {name}"
-        audits = {a.id for a in self._audits.list_audits(limit=1000) if a.trigger == trigger}
+    def _supersede(self, audits: set[str]) -> None:
+        """Earlier RECOMMENDED plans of these audits give way to the coming run's."""
         for plan in self._plans.list_plans(states=[PlanState.RECOMMENDED]):
             if plan.audit_id in audits:
                 self._plans.set_plan_state(plan.id, PlanState.SUPERSEDED, "a newer run replaced it")
@@ -255,28 +334,18 @@ class Optimization:
         self._audits.save_audit(audit)
         audit = audit.moved_to(AuditState.ONGOING)
         self._audits.save_audit(audit)
-        busy = self._busy_hosts()
-        if busy & set(audit.scope):
-            audit = audit.moved_to(
-                AuditState.CANCELLED,
-                f"a running plan already touches {sorted(busy & set(audit.scope))}",
-            )
-            self._audits.save_audit(audit)
-            return None
         try:
-            cluster = self._snapshot(exclude=busy)
-            solution = run_audit(audit, cluster, self._registry)
-            if solution.empty:
-                why = "; ".join(solution.explanations) or "nothing to do"
-                self._audits.save_audit(
-                    audit.moved_to(AuditState.SUCCEEDED, f"no action proposed: {why}")
-                )
-                return None
-            plan = build_plan(solution, cluster, self._limits, audit.id, self._clock.now())
+            plan, why = self._propose(audit)
+        except _Blocked as blocked:
+            self._audits.save_audit(audit.moved_to(AuditState.CANCELLED, str(blocked)))
+            return None
         except Exception as exc:
             self.failures += 1
             log.exception("audit %s (%s) failed", audit.id, audit.goal)
             self._audits.save_audit(audit.moved_to(AuditState.FAILED, str(exc)))
+            return None
+        if plan is None:
+            self._audits.save_audit(audit.moved_to(AuditState.SUCCEEDED, why))
             return None
         self._plans.save_plan(plan)
         self._audits.save_audit(
@@ -285,6 +354,22 @@ class Optimization:
         if audit.auto_trigger:
             self._launch(plan.id)
         return plan
+
+    def _propose(self, audit: Audit) -> tuple[ActionPlan | None, str]:
+        """The plan the audit's strategy and the planner make of the hosts no running
+        plan works on (not saved), or None and why there is none. Raises _Blocked when
+        a running plan touches the audit's scope."""
+        busy = self._busy_hosts()
+        if busy & set(audit.scope):
+            raise _Blocked(f"a running plan already touches {sorted(busy & set(audit.scope))}")
+        cluster = self._snapshot(exclude=busy)
+        solution = run_audit(audit, cluster, self._registry)
+        if solution.empty:
+            return (
+                None,
+                f"no action proposed: {'; '.join(solution.explanations) or 'nothing to do'}",
+            )
+        return build_plan(solution, cluster, self._limits, audit.id, self._clock.now()), ""
 
     def _snapshot(self, exclude: set[str]) -> Cluster:
         hosts = self._cluster.list_hosts()
@@ -303,3 +388,7 @@ class Optimization:
                 if node:
                     busy.add(str(node))
         return busy
+
+
+class _Blocked(Exception):
+    """A running plan already works on the audit's scope: this run does not happen."""

@@ -15,7 +15,7 @@ from math import isfinite
 import numpy as np
 import numpy.typing as npt
 
-from opendrs.agent.batch import PollColumns, columns_of
+from opendrs.agent.batch import ColumnLayout, PollColumns, columns_of
 from opendrs.agent.plugin import PollResult, QuietHooks
 from opendrs.agent.plugins.naming import PathNamer
 from opendrs.agent.plugins.numbers import framed, interleaved, number_text, number_texts
@@ -54,7 +54,7 @@ class _Plan:
 
     def __init__(
         self,
-        layout: object,
+        layout: ColumnLayout,
         chosen: _Indexes | None,
         paths: list[str],
         types: list[SampleType],

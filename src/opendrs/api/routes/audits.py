@@ -1,9 +1,11 @@
 """/v1/audits: list and read audits, run one (`what_if` answers without storing
-anything), and approve the plan a manual audit recommended. Optional app.state
-attributes: strategy_registry, plan_limits, clock."""
+anything), schedule a continuous one and suspend, resume or cancel it, and approve
+the plan a manual audit recommended. Optional app.state attributes:
+strategy_registry, plan_limits, clock."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -11,14 +13,21 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from opendrs.api.context import Repos
 from opendrs.api.errors import ERROR_RESPONSES
 from opendrs.api.query import reject_unknown_query
-from opendrs.api.schemas import ActionPlanOut, AuditIn, AuditOut, AuditRunOut, WhatIfOut
+from opendrs.api.schemas import (
+    ActionPlanOut,
+    AuditChangeIn,
+    AuditIn,
+    AuditOut,
+    AuditRunOut,
+    WhatIfOut,
+)
 from opendrs.decision.audit import run_audit
 from opendrs.decision.registry import StrategyRegistry
 from opendrs.domain.action import PlanLimits, PlanState
-from opendrs.domain.audit import Audit, AuditState
-from opendrs.domain.clock import WallClock
+from opendrs.domain.audit import ENDED_AUDIT_STATES, Audit, AuditState, AuditType
+from opendrs.domain.clock import Clock
 from opendrs.domain.cluster import Cluster
-from opendrs.domain.errors import PlanningError
+from opendrs.domain.errors import InvalidTransition, PlanningError
 from opendrs.planner import build_plan
 from opendrs.services.what_if import scope_entries, what_if_report
 
@@ -40,9 +49,8 @@ def _registry(request: Request) -> StrategyRegistry:
 
 
 def _now(request: Request) -> float:
-    """The app's clock (simulated in the demo) when wiring put one on app.state."""
-    clock = getattr(request.app.state, "clock", None)
-    return float(clock.now()) if clock is not None else WallClock().now()
+    """The app's clock (simulated in the demo)."""
+    return float(cast(Clock, request.app.state.clock).now())
 
 
 def _limits(request: Request) -> PlanLimits:
@@ -84,6 +92,8 @@ def create_audit(body: AuditIn, repos: Repos, request: Request) -> Any:
             return what_if_report(cluster, audit, registry, _limits(request))
         except PlanningError as exc:
             raise HTTPException(409, str(exc)) from None
+    if body.audit_type == AuditType.CONTINUOUS:
+        return _schedule(audit, body, registry, repos)
     repos.save_audit(audit)
     audit = audit.moved_to(AuditState.ONGOING)
     try:
@@ -111,9 +121,66 @@ def create_audit(body: AuditIn, repos: Repos, request: Request) -> Any:
     return AuditRunOut(audit=AuditOut.of(audit), plan_id=plan.id, explanations=explanations)
 
 
+def _schedule(audit: Audit, body: AuditIn, registry: StrategyRegistry, repos: Repos) -> AuditRunOut:
+    """Store a continuous audit ONGOING, due at once: the optimization service runs
+    it at its next tick and every `interval` seconds after that."""
+    assert body.interval is not None  # AuditIn requires it of a continuous audit
+    # Bad parameters are refused now rather than failing the first run.
+    checked = dict(audit.parameters)
+    if audit.scope:
+        checked.setdefault("scope", list(audit.scope))
+    registry.create(audit.goal, audit.strategy, checked)
+    audit = replace(audit, interval=body.interval, next_run_at=audit.created_at)
+    audit = audit.moved_to(AuditState.ONGOING, f"runs every {body.interval:g} s")
+    repos.save_audit(audit)
+    return AuditRunOut(audit=AuditOut.of(audit), plan_id=None, explanations=[])
+
+
 @router.get("/{audit_id}", response_model=AuditOut, summary="One audit by id")
 def get_audit(audit_id: str, repos: Repos) -> AuditOut:
     return AuditOut.of(repos.get_audit(audit_id))
+
+
+_CHANGE_MESSAGES = {
+    AuditState.SUSPENDED: "suspended by an operator",
+    AuditState.ONGOING: "resumed by an operator",
+    AuditState.CANCELLED: "cancelled by an operator",
+}
+
+
+@router.patch(
+    "/{audit_id}",
+    response_model=AuditOut,
+    summary="Suspend (SUSPENDED), resume (ONGOING) or stop (CANCELLED) a continuous audit",
+    responses={409: {"description": "the audit is not continuous, or not in a state to change so"}},
+)
+def change_audit(audit_id: str, body: AuditChangeIn, repos: Repos) -> AuditOut:
+    audit = repos.get_audit(audit_id)
+    if not audit.scheduled:
+        raise HTTPException(
+            409,
+            f"audit {audit_id} is a {audit.audit_type.value} audit without a schedule: "
+            "only a continuous audit made through the API can be suspended, resumed or "
+            "cancelled",
+        )
+    wanted = AuditState(body.state)
+    try:
+        changed = repos.change_audit(audit_id, wanted, _CHANGE_MESSAGES[wanted])
+    except InvalidTransition as exc:
+        raise HTTPException(409, _refusal(audit_id, exc)) from None
+    return AuditOut.of(changed)
+
+
+def _refusal(audit_id: str, exc: InvalidTransition) -> str:
+    current, wanted = AuditState(exc.current), AuditState(exc.wanted)
+    if current == wanted:
+        return f"audit {audit_id} is already {current.value}"
+    if current in ENDED_AUDIT_STATES:
+        return (
+            f"audit {audit_id} is {current.value}: it has ended and cannot become "
+            f"{wanted.value}; create a new continuous audit instead"
+        )
+    return f"audit {audit_id} cannot go from {current.value} to {wanted.value}"
 
 
 @router.post(

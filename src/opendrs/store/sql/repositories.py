@@ -5,6 +5,7 @@ loses at most the call in flight."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Connection, Executable, Table, bindparam, delete, insert, select, update
@@ -12,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from opendrs.domain.action import Action, ActionPlan, ActionState, PlanState
 from opendrs.domain.alarm import Alarm, AlarmState, AlarmTransition
-from opendrs.domain.audit import Audit
+from opendrs.domain.audit import Audit, AuditState
 from opendrs.domain.clock import Clock, WallClock
 from opendrs.domain.errors import InvalidInput, NotFound
 from opendrs.domain.host import Host
@@ -182,6 +183,54 @@ class SqlStore:
         )
         with self._db.transaction() as conn:
             return [rows.audit_from(row) for row in conn.execute(query).mappings()]
+
+    def list_scheduled_audits(self) -> list[Audit]:
+        query = (
+            select(t.audits)
+            .where(t.audits.c.next_run_at.is_not(None))
+            .order_by(t.audits.c.created_at, t.audits.c.seq)
+        )
+        with self._db.transaction() as conn:
+            return [rows.audit_from(row) for row in conn.execute(query).mappings()]
+
+    def claim_audit_run(self, audit_id: str, due: float, ran: Audit) -> bool:
+        # Compare and set: a suspend, a cancel or another runner since the read wins.
+        with self._db.transaction(write=True) as conn:
+            result = conn.execute(
+                update(t.audits)
+                .where(
+                    t.audits.c.id == audit_id,
+                    t.audits.c.state == AuditState.ONGOING.value,
+                    t.audits.c.next_run_at == due,
+                )
+                .values(last_run_at=ran.last_run_at, next_run_at=ran.next_run_at)
+            )
+        return bool(result.rowcount)
+
+    def change_audit(
+        self, audit_id: str, state: AuditState | None = None, message: str | None = None
+    ) -> Audit:
+        with self._db.transaction(write=True) as conn:
+            row = (
+                conn.execute(select(t.audits).where(t.audits.c.id == audit_id).with_for_update())
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise NotFound("audit", audit_id)
+            audit = rows.audit_from(row)
+            if state is not None:
+                audit = audit.moved_to(state)
+            if message is not None:
+                audit = replace(audit, message=message)
+            conn.execute(
+                update(t.audits)
+                .where(t.audits.c.id == audit_id)
+                .values(
+                    state=audit.state.value, message=audit.message, next_run_at=audit.next_run_at
+                )
+            )
+        return audit
 
     # --- plans -----------------------------------------------------------
 

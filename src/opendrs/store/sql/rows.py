@@ -192,6 +192,9 @@ def audit_row(audit: Audit) -> dict[str, Any]:
         "trigger": audit.trigger,
         "message": audit.message,
         "created_at": audit.created_at,
+        "interval_seconds": audit.interval,
+        "next_run_at": audit.next_run_at,
+        "last_run_at": audit.last_run_at,
     }
 
 
@@ -208,6 +211,9 @@ def audit_from(row: Row) -> Audit:
         trigger=row["trigger"],
         message=row["message"],
         created_at=row["created_at"],
+        interval=row["interval_seconds"],
+        next_run_at=row["next_run_at"],
+        last_run_at=row["last_run_at"],
     )
 
 

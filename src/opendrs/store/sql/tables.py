@@ -142,8 +142,13 @@ audits = Table(
     Column("trigger", Text, nullable=False),
     Column("message", Text, nullable=False),
     Column("created_at", Double, nullable=False),
+    # A scheduled continuous audit's interval (seconds) and run times; NULL otherwise.
+    Column("interval_seconds", Double, nullable=True),
+    Column("next_run_at", Double, nullable=True),
+    Column("last_run_at", Double, nullable=True),
     UniqueConstraint("id", name="uq_audits_id"),
     Index("ix_audits_created_at", "created_at"),
+    Index("ix_audits_next_run_at", "next_run_at"),
 )
 
 action_plans = Table(
