@@ -149,6 +149,7 @@ def build_system(settings: Settings, *, clock: ManualClock | None = None) -> Sys
         defaults=goal_defaults(settings),
         ping_pong_window=settings.decision.ping_pong_window_seconds,
         continuous=continuous_audits(settings.decision.continuous_audits),
+        evacuations=store,
     )
     archives = (
         HostArchives(settings.history.directory, step=settings.history.step, clock=clock)

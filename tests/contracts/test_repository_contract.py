@@ -25,12 +25,14 @@ from opendrs.domain.action import (
 from opendrs.domain.alarm import Alarm, AlarmState, AlarmTransition, Severity
 from opendrs.domain.audit import Audit, AuditState, AuditType
 from opendrs.domain.errors import InvalidTransition, NotFound
+from opendrs.domain.evacuation import EvacuationMark
 from opendrs.domain.host import Host, HostState
 from opendrs.domain.instance import Flavor, GroupPolicy, Instance, InstanceState, ServerGroup
 from opendrs.domain.ports import (
     AlarmRepository,
     AuditRepository,
     ClusterRepository,
+    EvacuationRepository,
     PlanRepository,
 )
 from opendrs.store.sql.database import open_database
@@ -38,7 +40,14 @@ from opendrs.store.sql.repositories import SqlStore
 from postgres_schema import fresh_schema
 
 
-class Repositories(ClusterRepository, AlarmRepository, AuditRepository, PlanRepository, Protocol):
+class Repositories(
+    ClusterRepository,
+    AlarmRepository,
+    AuditRepository,
+    PlanRepository,
+    EvacuationRepository,
+    Protocol,
+):
     """What every implementation under test is."""
 
 
@@ -448,6 +457,54 @@ def test_journal_action_of_an_unknown_plan_is_not_found(repo: Repositories) -> N
         repo.journal_action(stray)
 
 
+# --- evacuation marks --------------------------------------------------------
+
+
+def mark(
+    instance: str, host: str = "m", at: float = 10.0, plan_id: str = "plan-1"
+) -> EvacuationMark:
+    return EvacuationMark(instance, host, audit_id="audit-1", plan_id=plan_id, at=at)
+
+
+def test_evacuation_marks_read_back_sorted_and_by_host(repo: Repositories) -> None:
+    b, a, c = mark("b", at=1234.5), mark("a"), mark("c", host="n")
+    repo.record_evacuations([b, a, c])
+
+    assert repo.list_evacuations() == [a, b, c]
+    assert repo.list_evacuations(host="m") == [a, b]
+    assert repo.list_evacuations(host="nowhere") == []
+
+
+def test_an_instance_keeps_only_its_latest_evacuation_mark(repo: Repositories) -> None:
+    repo.record_evacuations([mark("a", host="m")])
+    again = mark("a", host="n", at=20.0, plan_id="plan-2")
+    repo.record_evacuations([again])
+    assert repo.list_evacuations() == [again]
+
+    # Given twice in one call, the last one wins, as recording one by one would.
+    last = mark("b", host="p")
+    repo.record_evacuations([mark("b", host="o"), last])
+    assert repo.list_evacuations(host="o") == []
+    assert repo.list_evacuations(host="p") == [last]
+
+
+def test_clearing_evacuation_marks_counts_them_and_may_name_the_host(repo: Repositories) -> None:
+    repo.record_evacuations([mark("a"), mark("b"), mark("c", host="n")])
+
+    # Only a mark of the named host goes: c was evacuated from n, not m.
+    assert repo.clear_evacuations(["c", "unknown"], host="m") == 0
+    assert repo.clear_evacuations(["a", "c"], host="m") == 1
+    assert [m.instance for m in repo.list_evacuations()] == ["b", "c"]
+    assert repo.clear_evacuations(["b", "b", "c"]) == 2
+    assert repo.list_evacuations() == []
+
+
+def test_recording_no_evacuation_mark_changes_nothing(repo: Repositories) -> None:
+    repo.record_evacuations([])
+    assert repo.clear_evacuations([]) == 0
+    assert repo.list_evacuations() == []
+
+
 # --- round trips -------------------------------------------------------------
 
 _text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=12)
@@ -543,9 +600,13 @@ plans = st.builds(
         bandwidth_mb_per_minute=st.integers(0, 1 << 20),
     ),
 )
+evacuation_marks = st.builds(
+    EvacuationMark, instance=_name, host=_name, audit_id=_name, plan_id=_name, at=_time
+)
 # The strategies above set every field, so a field added to the domain without a
 # column to keep it fails here first.
 COVERED = {
+    EvacuationMark: 5,
     Host: 24,
     Instance: 8,
     Flavor: 4,
@@ -591,6 +652,14 @@ def test_any_instance_round_trips(repo: Repositories, i: Instance) -> None:
 def test_any_audit_round_trips(repo: Repositories, a: Audit) -> None:
     repo.save_audit(a)
     assert repo.get_audit(a.id) == a
+
+
+@round_trip
+@given(m=evacuation_marks)
+def test_any_evacuation_mark_round_trips(repo: Repositories, m: EvacuationMark) -> None:
+    m = replace(m, instance=_unique(m.instance), host=_unique(m.host))
+    repo.record_evacuations([m])
+    assert repo.list_evacuations(host=m.host) == [m]
 
 
 @round_trip

@@ -2,6 +2,7 @@
 host goes into maintenance, the backup is enabled first, groups hold, stopped
 instances move cold, the unmovable are reported with their reason."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -124,7 +125,7 @@ def test_instances_return_after_maintenance() -> None:
         [vm("a", "o"), vm("b", "o"), vm("c", "o", never_migrate=True)],
     )
     solution = HostReturn.from_parameters(
-        {"maintenance_node": "m", "instances": ["a", "c"]}
+        {"maintenance_node": "m", "instances": ["a", "c"], "enable_node": True}
     ).execute(cluster)
     assert [(m.instance, m.destination) for m in solution.moves] == [("a", "m")]
     assert [(c.host, c.state) for c in solution.host_changes] == [("m", HostState.ENABLED)]
@@ -138,3 +139,27 @@ def test_return_finds_instances_by_their_evacuated_from_mark() -> None:
     cluster = Cluster.of([node("m"), node("o")], [marked, vm("b", "o")])
     solution = HostReturn.from_parameters({"maintenance_node": "m"}).execute(cluster)
     assert [m.instance for m in solution.moves] == ["a"]
+
+
+@pytest.mark.parametrize("state", [HostState.MAINTENANCE, HostState.DISABLED, HostState.OFF])
+def test_nothing_returns_to_a_host_still_out_of_service(state: HostState) -> None:
+    marked = replace(vm("a", "o"), metadata={"evacuated_from": "m"})
+    cluster = Cluster.of([node("m", state=state), node("o")], [marked, vm("b", "o")])
+    for parameters in ({"maintenance_node": "m"}, {"maintenance_node": "m", "instances": ["b"]}):
+        solution = HostReturn.from_parameters(parameters).execute(cluster)
+        assert solution.empty
+        assert any(f"m is still {state.value}" in e for e in solution.explanations)
+
+
+def test_enable_node_ends_maintenance_before_the_instances_return() -> None:
+    marked = replace(vm("a", "o"), metadata={"evacuated_from": "m"})
+    cluster = Cluster.of([node("m", state=HostState.MAINTENANCE), node("o")], [marked])
+    solution = HostReturn.from_parameters({"maintenance_node": "m", "enable_node": True}).execute(
+        cluster
+    )
+    assert [(m.instance, m.source, m.destination) for m in solution.moves] == [("a", "o", "m")]
+    assert [(c.host, c.state) for c in solution.host_changes] == [("m", HostState.ENABLED)]
+    plan = build_plan(solution, cluster, PlanLimits(), "audit", 0.0)
+    enable = next(a for a in plan.actions if a.type.value == "change_node_state")
+    migrate = next(a for a in plan.actions if a.type.value == "migrate")
+    assert enable.id in migrate.parents

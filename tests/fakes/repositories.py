@@ -9,13 +9,14 @@ from opendrs.domain.action import Action, ActionPlan, PlanState
 from opendrs.domain.alarm import Alarm, AlarmState, AlarmTransition
 from opendrs.domain.audit import Audit, AuditState
 from opendrs.domain.errors import NotFound
+from opendrs.domain.evacuation import EvacuationMark
 from opendrs.domain.host import Host
 from opendrs.domain.instance import Instance, ServerGroup
 
 
 class MemoryRepositories:
-    """One object that is a ClusterRepository, AlarmRepository, AuditRepository
-    and PlanRepository at once, keeping everything in dicts."""
+    """One object that is a ClusterRepository, AlarmRepository, AuditRepository,
+    PlanRepository and EvacuationRepository at once, keeping everything in dicts."""
 
     def __init__(self) -> None:
         self.hosts: dict[str, Host] = {}
@@ -26,6 +27,7 @@ class MemoryRepositories:
         self.audits: dict[str, Audit] = {}
         self.plans: dict[str, ActionPlan] = {}
         self.journal: list[Action] = []
+        self.evacuations: dict[str, EvacuationMark] = {}
 
     # cluster
     def upsert_hosts(self, hosts: Sequence[Host]) -> None:
@@ -151,3 +153,21 @@ class MemoryRepositories:
         self.journal.append(action)
         plan = self.get_plan(action.plan_id)
         self.plans[plan.id] = plan.with_action(action)
+
+    # evacuation marks
+    def record_evacuations(self, marks: Sequence[EvacuationMark]) -> None:
+        self.evacuations.update({m.instance: m for m in marks})
+
+    def list_evacuations(self, host: str | None = None) -> list[EvacuationMark]:
+        found = [m for m in self.evacuations.values() if host is None or m.host == host]
+        return sorted(found, key=lambda m: m.instance)
+
+    def clear_evacuations(self, instances: Sequence[str], host: str | None = None) -> int:
+        gone = [
+            n
+            for n in set(instances)
+            if n in self.evacuations and (host is None or self.evacuations[n].host == host)
+        ]
+        for n in gone:
+            del self.evacuations[n]
+        return len(gone)

@@ -12,6 +12,7 @@ from opendrs.domain.action import Action, ActionPlan, PlanState
 from opendrs.domain.alarm import Alarm, AlarmTransition
 from opendrs.domain.audit import Audit, AuditState
 from opendrs.domain.counters import HostCounters, InstanceCounters
+from opendrs.domain.evacuation import EvacuationMark
 from opendrs.domain.event import Event
 from opendrs.domain.host import Host, HostState
 from opendrs.domain.instance import Instance, ServerGroup
@@ -224,4 +225,23 @@ class LeaseRepository(Protocol):
 
     def list_leases(self) -> dict[str, str]:
         """Every lease: {resource: owner}."""
+        ...
+
+
+class EvacuationRepository(Protocol):
+    """Evacuation marks: which host each instance was evacuated from for maintenance,
+    so the way back knows what to bring home."""
+
+    def record_evacuations(self, marks: Sequence[EvacuationMark]) -> None:
+        """Store the marks; an instance's new mark replaces its old one (the latest
+        evacuation wins)."""
+        ...
+
+    def list_evacuations(self, host: str | None = None) -> list[EvacuationMark]:
+        """Every mark (or those of instances evacuated from `host`), sorted by instance."""
+        ...
+
+    def clear_evacuations(self, instances: Sequence[str], host: str | None = None) -> int:
+        """Drop the marks of `instances` (only those evacuated from `host` when it is
+        given); returns how many went."""
         ...

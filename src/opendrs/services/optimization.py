@@ -3,7 +3,8 @@ model, run the goal's strategy, order the solution with the planner and, in
 automatic mode, hand the plan to the applier. Audits come from events (alarms,
 host state changes) and from continuous schedules, both those of the settings file
 and those stored in SQL by the API; instances moved within the anti-ping-pong
-window are passed to strategies that accept the hint."""
+window are passed to strategies that accept the hint, and instances evacuated for
+maintenance carry the host they left (see services/evacuations.py)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,12 @@ from opendrs.domain.ports import (
     AuditRepository,
     Bus,
     ClusterRepository,
+    EvacuationRepository,
     PlanRepository,
     Subscription,
 )
 from opendrs.planner import PlanLimits, build_plan
+from opendrs.services.evacuations import EvacuationLedger
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +115,7 @@ class Optimization:
         defaults: Mapping[str, Mapping[str, Any]] | None = None,
         ping_pong_window: float = 3600.0,
         continuous: Sequence[ContinuousAudit] = (),
+        evacuations: EvacuationRepository | None = None,
     ) -> None:
         self._bus = bus
         self._cluster = cluster
@@ -126,6 +130,13 @@ class Optimization:
         self._ping_pong_window = ping_pong_window
         self._continuous = list(continuous)
         self._next_run: dict[str, float] = {}
+        # Without a store for them, evacuations are not recorded and host_return
+        # only brings back the instances it is given.
+        self.evacuations = (
+            EvacuationLedger(evacuations, plans, audits, registry)
+            if evacuations is not None
+            else None
+        )
         self.failures = 0
 
     def start(self) -> None:
@@ -133,6 +144,15 @@ class Optimization:
             self._bus.subscribe(subjects.AUDIT_REQUESTS, self.on_request, "decision"),
             self._bus.subscribe(subjects.HOST_STATE, self.on_host_state, "decision"),
         ]
+        if self.evacuations is not None:
+            self._subscriptions += [
+                self._bus.subscribe(
+                    subjects.PLAN_PROGRESS, self.evacuations.on_progress, "decision"
+                ),
+                self._bus.subscribe(
+                    subjects.INVENTORY_DELETED, self.evacuations.on_deleted, "decision"
+                ),
+            ]
 
     def stop(self) -> None:
         for subscription in self._subscriptions:
@@ -251,7 +271,9 @@ class Optimization:
 
     def on_host_state(self, event: Event) -> None:
         """A host entering maintenance is evacuated; one leaving it (enabled again)
-        gets its instances back when the event asks for it (`bring_back`)."""
+        gets its instances back when the event asks for it (`bring_back`): those
+        named in `instances`, else those recorded as evacuated from it. The event
+        says the host is enabled, so the plan may enable it where the model lags."""
         data = event.data
         host = str(data.get("host") or event.subject)
         state = str(data.get("state", ""))
@@ -262,7 +284,9 @@ class Optimization:
                 params["backup_node"] = str(data["backup_node"])
         elif state == "enabled" and data.get("bring_back"):
             goal, strategy = "host_maintenance", "host_return"
-            params = {"maintenance_node": host}
+            params = {"maintenance_node": host, "enable_node": True}
+            if data.get("instances"):
+                params["instances"] = [str(n) for n in data["instances"]]
         else:
             return
         self.run(
@@ -376,7 +400,10 @@ class Optimization:
         # Hosts a running plan is working on are out of bounds for a new plan.
         hosts = [h for h in hosts if h.name not in exclude]
         names = {h.name for h in hosts}
-        instances = [i for i in self._cluster.list_instances() if i.host in names]
+        instances = self._cluster.list_instances()
+        if self.evacuations is not None:
+            instances = self.evacuations.annotate(instances)
+        instances = [i for i in instances if i.host in names]
         return Cluster.of(hosts, instances, self._cluster.list_groups())
 
     def _busy_hosts(self) -> set[str]:

@@ -1,6 +1,6 @@
 """Host maintenance: put a host into maintenance and evacuate it, to the named
 backup host (enabled first when it is not) or to the best destinations the
-filters and weighers find; and the way back once the host returns."""
+filters and weighers find; and the way back once the host is enabled again."""
 
 from __future__ import annotations
 
@@ -25,12 +25,13 @@ from opendrs.decision.units import place_unit, place_unit_best, units_of
 from opendrs.decision.weighers import weighers_from
 from opendrs.domain.cluster import Cluster
 from opendrs.domain.errors import InvalidInput
+from opendrs.domain.evacuation import EVACUATED_FROM
 from opendrs.domain.host import HostState
 from opendrs.domain.instance import Instance, InstanceState
 from opendrs.domain.solution import HostChange, Move, Solution
 
 GOAL = "host_maintenance"
-EVACUATED_FROM = "evacuated_from"
+__all__ = ["EVACUATED_FROM", "GOAL", "HostMaintenance", "HostReturn"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,9 @@ class HostMaintenanceParameters(AuditParameters):
 class HostReturnParameters(AuditParameters):
     maintenance_node: str = ""
     instances: tuple[str, ...] = ()
+    # Ending maintenance is the operator's call: without it a host still disabled or
+    # in maintenance gets nothing back (the event of a host enabled again sets it).
+    enable_node: bool = False
 
     def __post_init__(self) -> None:
         AuditParameters.__post_init__(self)
@@ -199,8 +203,9 @@ class HostMaintenance:
 
 
 class HostReturn:
-    """The way back: once the host is out of maintenance, the instances that were
-    evacuated from it (named, or carrying metadata evacuated_from) return."""
+    """The way back: once the host is out of maintenance (or with `enable_node`,
+    which ends it), the instances that were evacuated from it (named, or carrying
+    metadata evacuated_from) return."""
 
     name: ClassVar[str] = "host_return"
     goal: ClassVar[str] = GOAL
@@ -234,7 +239,18 @@ class HostReturn:
         )
         changes: list[HostChange] = []
         virtual = cluster
-        if cluster.hosts[node].state != HostState.ENABLED:
+        state = cluster.hosts[node].state
+        if state != HostState.ENABLED:
+            if not p.enable_node:
+                return Solution(
+                    (),
+                    (),
+                    {"instances_to_return": float(len(names)), "instance_migrations_count": 0.0},
+                    (
+                        f"{node} is still {state.value}: nothing returns until it is "
+                        "enabled (or the audit sets enable_node)",
+                    ),
+                )
             changes.append(HostChange(node, HostState.ENABLED, f"{node} is back from maintenance"))
             virtual = _with_state(virtual, node, HostState.ENABLED)
         placement = Placement(virtual, placement_filters(p), candidates=[node])

@@ -1,4 +1,4 @@
-"""SqlStore: the cluster, alarm, audit and plan repositories of domain/ports.py on
+"""SqlStore: the cluster, alarm, audit, plan and evacuation repositories of domain/ports.py on
 one SQL database. Every call is its own short transaction, so a killed process
 loses at most the call in flight."""
 
@@ -16,6 +16,7 @@ from opendrs.domain.alarm import Alarm, AlarmState, AlarmTransition
 from opendrs.domain.audit import Audit, AuditState
 from opendrs.domain.clock import Clock, WallClock
 from opendrs.domain.errors import InvalidInput, NotFound
+from opendrs.domain.evacuation import EvacuationMark
 from opendrs.domain.host import Host
 from opendrs.domain.instance import Instance, ServerGroup
 from opendrs.store.sql import rows
@@ -36,7 +37,8 @@ class JournalEntry(NamedTuple):
 
 
 class SqlStore:
-    """ClusterRepository, AlarmRepository, AuditRepository and PlanRepository at once.
+    """ClusterRepository, AlarmRepository, AuditRepository, PlanRepository and
+    EvacuationRepository at once.
 
     `clock` stamps journal entries and `updated_at`: pass the process's clock so
     a simulation journals in simulated time."""
@@ -377,6 +379,37 @@ class SqlStore:
             )
             owners.update({row.resource: row.owner for row in conn.execute(query)})
         return owners
+
+    # --- evacuation marks -------------------------------------------------
+
+    def record_evacuations(self, marks: Sequence[EvacuationMark]) -> None:
+        if not marks:
+            return
+        # The last mark of an instance given twice wins, as recording one by one would.
+        latest = {mark.instance: rows.evacuation_row(mark) for mark in marks}
+        with self._db.transaction(write=True) as conn:
+            conn.execute(self._upsert(t.evacuation_marks, ("instance",)), list(latest.values()))
+
+    def list_evacuations(self, host: str | None = None) -> list[EvacuationMark]:
+        query = select(t.evacuation_marks)
+        if host is not None:
+            query = query.where(t.evacuation_marks.c.host == host)
+        with self._db.transaction() as conn:
+            found = conn.execute(query).mappings().all()
+        return sorted((rows.evacuation_from(row) for row in found), key=lambda m: m.instance)
+
+    def clear_evacuations(self, instances: Sequence[str], host: str | None = None) -> int:
+        names = sorted(set(instances))
+        cleared = 0
+        with self._db.transaction(write=True) as conn:
+            for chunk in _chunks(names):
+                statement = delete(t.evacuation_marks).where(
+                    t.evacuation_marks.c.instance.in_(chunk)
+                )
+                if host is not None:
+                    statement = statement.where(t.evacuation_marks.c.host == host)
+                cleared += int(conn.execute(statement).rowcount or 0)
+        return cleared
 
     # --- helpers ---------------------------------------------------------
 

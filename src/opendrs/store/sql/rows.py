@@ -20,6 +20,7 @@ from opendrs.domain.action import (
 from opendrs.domain.alarm import Alarm, AlarmState, AlarmTransition, Severity
 from opendrs.domain.audit import Audit, AuditState, AuditType
 from opendrs.domain.errors import InvalidInput
+from opendrs.domain.evacuation import EvacuationMark
 from opendrs.domain.host import Host, HostState
 from opendrs.domain.instance import Flavor, GroupPolicy, Instance, InstanceState, ServerGroup
 
@@ -272,4 +273,18 @@ def action_from(row: Row) -> Action:
         explanation=row["explanation"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+    )
+
+
+def evacuation_row(mark: EvacuationMark) -> dict[str, Any]:
+    return asdict(mark)
+
+
+def evacuation_from(row: Row) -> EvacuationMark:
+    return EvacuationMark(
+        instance=row["instance"],
+        host=row["host"],
+        audit_id=row["audit_id"],
+        plan_id=row["plan_id"],
+        at=float(row["at"]),
     )

@@ -229,3 +229,16 @@ cep_state = Table(
     Column("state", JSON, nullable=False),
     Column("updated_at", Double, nullable=False),
 )
+
+# One row per instance evacuated for maintenance: the host it left and the audit and
+# plan that moved it. The primary key keeps one mark per instance, the latest.
+evacuation_marks = Table(
+    "evacuation_marks",
+    metadata,
+    Column("instance", String(NAME), primary_key=True),
+    Column("host", String(NAME), nullable=False),
+    Column("audit_id", String(ID), nullable=False),
+    Column("plan_id", String(ID), nullable=False),
+    Column("at", Double, nullable=False),
+    Index("ix_evacuation_marks_host", "host"),
+)
