@@ -7,11 +7,12 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator, Mapping, Sequence, Set
 from dataclasses import dataclass, field
+from typing import Any
 
 from opendrs.domain.action import Action, ActionPlan, ActionType, PlanLimits, PlanState
 from opendrs.domain.cluster import Cluster
 from opendrs.domain.errors import PlanningError
-from opendrs.domain.event import new_id
+from opendrs.domain.event import new_ids
 from opendrs.domain.host import Host, HostState
 from opendrs.domain.instance import GroupPolicy, Instance
 from opendrs.domain.solution import HostChange, Move, Solution
@@ -63,8 +64,9 @@ def build_plan(
         )
     moves = _checked_moves(solution.moves, cluster)
     changes = _checked_changes(solution.host_changes, cluster)
-    _check_target(moves, changes, cluster)
-    initial = _initial_room(cluster)
+    amounts = _amounts(cluster)
+    _check_target(moves, changes, cluster, amounts)
+    initial = _initial_room(cluster, amounts)
     moves, chained, order = _ordered_moves(moves, changes, cluster, initial)
     graph = _Graph()
     _link_moves(graph, order, moves, cluster, chained, initial)
@@ -131,12 +133,19 @@ def _final_state(host: str, changes: Sequence[HostChange], cluster: Cluster) -> 
 
 
 def _policy_groups(instance: Instance, cluster: Cluster, policy: GroupPolicy) -> list[str]:
+    if not instance.groups:
+        return []
     return [
         g for g in instance.groups if g in cluster.groups and cluster.groups[g].policy == policy
     ]
 
 
-def _check_target(moves: Sequence[Move], changes: Sequence[HostChange], cluster: Cluster) -> None:
+def _check_target(
+    moves: Sequence[Move],
+    changes: Sequence[HostChange],
+    cluster: Cluster,
+    amounts: Mapping[str, Amounts],
+) -> None:
     """The end state must be safe before any order can be: hosts that receive VMs are
     enabled and big enough, powered-off hosts are empty, group policies hold."""
     placement = {name: i.host for name, i in cluster.instances.items()}
@@ -144,7 +153,11 @@ def _check_target(moves: Sequence[Move], changes: Sequence[HostChange], cluster:
         placement[move.instance] = move.destination
 
     for move in moves:
-        state = _final_state(move.destination, changes, cluster)
+        state = (
+            _final_state(move.destination, changes, cluster)
+            if changes
+            else cluster.hosts[move.destination].state
+        )
         if state != HostState.ENABLED:
             raise PlanningError(
                 f"move {_describe(move)}: destination {move.destination} ends the plan "
@@ -167,7 +180,7 @@ def _check_target(moves: Sequence[Move], changes: Sequence[HostChange], cluster:
             )
 
     destinations = {m.destination for m in moves}
-    rooms = _rooms_after(destinations, placement, cluster)
+    rooms = _rooms_after(destinations, placement, cluster, amounts)
     for host in sorted(destinations):
         room = rooms[host]
         if any(r < -_EPSILON for r in room):
@@ -207,19 +220,21 @@ def _check_target(moves: Sequence[Move], changes: Sequence[HostChange], cluster:
 
 
 def _rooms_after(
-    hosts: Set[str], placement: Mapping[str, str], cluster: Cluster
+    hosts: Set[str],
+    placement: Mapping[str, str],
+    cluster: Cluster,
+    amounts: Mapping[str, Amounts],
 ) -> dict[str, Amounts]:
     """The room each of `hosts` has left under `placement`, in one pass over it (the
     amounts are taken off in placement order, so the sums do not depend on how many
     hosts are asked for)."""
     room = {host: list(capacity(cluster.hosts[host])) for host in hosts}
-    instances = cluster.instances
     for name, where in placement.items():
         left = room.get(where)
         if left is not None:
-            instance = instances[name]
-            left[0] -= float(instance.vcpus)
-            left[1] -= float(instance.memory_mb)
+            vcpus, memory_mb = amounts[name]
+            left[0] -= vcpus
+            left[1] -= memory_mb
     return {host: (left[0], left[1]) for host, left in room.items()}
 
 
@@ -286,13 +301,31 @@ class _Progress:
         self.order.append(i)
 
     def run_safe(self) -> None:
+        # `feasible`, `safe` and `apply` inlined (the same tests and sums): this runs
+        # for every plan, over every move, at least twice.
+        moves, sizes, blockers = self.moves, self.sizes, self.blockers
+        room, outgoing, order = self.room, self.outgoing, self.order
+        done = set(self.done)
         progressed = True
         while progressed:
             progressed = False
-            for i in range(len(self.moves)):
-                if self.feasible(i) and self.safe(i):
-                    self.apply(i)
-                    progressed = True
+            for i, move in enumerate(moves):
+                if i in done or outgoing.get(move.destination, 0) != 0:
+                    continue
+                if not blockers[i] <= done:
+                    continue
+                size, dst = sizes[i], room[move.destination]
+                if not all(r + _EPSILON >= n for r, n in zip(dst, size, strict=True)):
+                    continue
+                src = room[move.source]
+                for d in range(len(size)):
+                    dst[d] -= size[d]
+                    src[d] += size[d]
+                outgoing[move.source] -= 1
+                done.add(i)
+                order.append(i)
+                progressed = True
+        self.done = frozenset(done)
 
     def candidates(self) -> list[int]:
         return [i for i in range(len(self.moves)) if self.feasible(i)]
@@ -302,21 +335,32 @@ def _sizes(moves: Sequence[Move], cluster: Cluster) -> list[Amounts]:
     return [usage(cluster.instances[m.instance]) for m in moves]
 
 
-def _initial_room(cluster: Cluster) -> dict[str, list[float]]:
+def _amounts(cluster: Cluster) -> dict[str, Amounts]:
+    """`usage` of every instance, looked up once per plan."""
+    return {
+        name: (float(i.flavor.vcpus), float(i.flavor.memory_mb))
+        for name, i in cluster.instances.items()
+    }
+
+
+def _initial_room(cluster: Cluster, amounts: Mapping[str, Amounts]) -> dict[str, list[float]]:
     """The free room of every host before the plan (computed once per plan: the
     order search works on copies, the ledger and the hop search only read it)."""
     room = {name: list(capacity(h)) for name, h in cluster.hosts.items()}
-    for instance in cluster.instances.values():
+    for name, instance in cluster.instances.items():
         left = room.get(instance.host)
         if left is not None:
-            left[0] -= float(instance.vcpus)
-            left[1] -= float(instance.memory_mb)
+            vcpus, memory_mb = amounts[name]
+            left[0] -= vcpus
+            left[1] -= memory_mb
     return room
 
 
 def _anti_affinity_blockers(moves: Sequence[Move], cluster: Cluster) -> list[frozenset[int]]:
     """For each move, the moves of its anti-affinity partners that must have left its
     destination first (a migrating VM is on both hosts until it finishes)."""
+    if not cluster.groups:
+        return [frozenset()] * len(moves)
     index: dict[str, int] = {}
     for i, m in enumerate(moves):
         index.setdefault(m.instance, i)
@@ -523,14 +567,17 @@ def _no_order(progress: _Progress, *, exhausted: bool) -> PlanningError:
 # --- the dependency graph --------------------------------------------------
 
 
-@dataclass
 class _Node:
-    kind: ActionType
-    parameters: dict[str, object]
-    reason: str
-    rank: int
-    id: str = field(default_factory=new_id)
-    parents: dict[int, str] = field(default_factory=dict)
+    __slots__ = ("kind", "parameters", "parents", "rank", "reason")
+
+    def __init__(
+        self, kind: ActionType, parameters: dict[str, object], reason: str, rank: int
+    ) -> None:
+        self.kind = kind
+        self.parameters = parameters
+        self.reason = reason
+        self.rank = rank
+        self.parents: dict[int, str] = {}
 
 
 class _Graph:
@@ -549,6 +596,7 @@ class _Graph:
 
     def actions(self) -> tuple[Action, ...]:
         order = _topological(self.nodes)
+        ids = new_ids(len(self.nodes))
         result: list[Action] = []
         for index in order:
             node = self.nodes[index]
@@ -558,9 +606,9 @@ class _Graph:
                 Action(
                     type=node.kind,
                     parameters=node.parameters,
-                    parents=tuple(self.nodes[p].id for p in node.parents),
+                    parents=tuple(ids[p] for p in node.parents),
                     explanation=explanation,
-                    id=node.id,
+                    id=ids[index],
                 )
             )
         return tuple(result)
@@ -616,14 +664,6 @@ def _node_label(node: _Node) -> str:
     return f"{p['node']}→{p['state']}"
 
 
-@dataclass
-class _Chunk:
-    """Room on a host in one dimension, freed by `owner` (None: free from the start)."""
-
-    owner: int | None
-    amount: float
-
-
 def _link_moves(
     graph: _Graph,
     order: Sequence[int],
@@ -656,16 +696,17 @@ def _link_moves(
             )
         )
 
-    # Per host, per dimension. A chunk left with no room (at most _EPSILON) is inert:
-    # it can give nothing, so nobody comes to depend on its owner through it.
-    chunks: dict[str, list[list[_Chunk]]] = {}
+    # Per host, per dimension, chunks of room as [owner, amount]: freed by move `owner`
+    # (None: free from the start). A chunk left with no room (at most _EPSILON) is
+    # inert: it can give nothing, so nobody comes to depend on its owner through it.
+    chunks: dict[str, list[list[list[Any]]]] = {}
     debt: dict[str, list[float]] = {}
     debt_payers: dict[str, list[set[int]]] = {}
     # Only the hosts moves leave or reach have a ledger; the rest are never read.
     touched = {m.source for m in moves} | {m.destination for m in moves}
     for host in touched:
         room = initial[host]
-        chunks[host] = [[_Chunk(None, amount)] if amount > _EPSILON else [] for amount in room]
+        chunks[host] = [[[None, amount]] if amount > _EPSILON else [] for amount in room]
         debt[host] = [-amount if amount < 0 else 0.0 for amount in room]
         debt_payers[host] = [set() for _ in room]
 
@@ -686,15 +727,15 @@ def _link_moves(
             for chunk in free:
                 if need <= _EPSILON:
                     break
-                taken = min(chunk.amount, need)
+                taken = min(chunk[1], need)
                 if taken <= _EPSILON:
                     continue
-                chunk.amount -= taken
+                chunk[1] -= taken
                 need -= taken
-                if chunk.owner is not None:
-                    freed_by.setdefault(chunk.owner, []).append(_UNITS[d])
+                if chunk[0] is not None:
+                    freed_by.setdefault(chunk[0], []).append(_UNITS[d])
             # Chunks are drawn from the front, so the spent ones gather there.
-            while free and free[0].amount <= _EPSILON:
+            while free and free[0][1] <= _EPSILON:
                 del free[0]
         for owner, units in freed_by.items():
             graph.link(
@@ -710,7 +751,7 @@ def _link_moves(
                 left_debt[d] -= paid
                 debt_payers[move.source][d].add(i)
             if amount - paid > _EPSILON:
-                left_chunks[d].append(_Chunk(i, amount - paid))
+                left_chunks[d].append([i, amount - paid])
 
 
 def _link_host_changes(

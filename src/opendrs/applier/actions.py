@@ -214,10 +214,13 @@ def _settle_by_location(driver: CloudActions, action: Action, problem: str) -> O
 
 
 def _route(action: Action) -> tuple[str, str, str]:
-    instance, source, destination = action.instance, action.source, action.destination
+    # Action.instance/source/destination, read straight from the parameters: this
+    # runs three times for every migration.
+    p = action.parameters
+    instance, source, destination = p.get("instance"), p.get("source"), p.get("destination")
     if instance is None or source is None or destination is None:
         raise KeyError("migrate needs instance, source and destination")
-    return instance, source, destination
+    return str(instance), str(source), str(destination)
 
 
 def _misplaced(instance: str, where: str | None, expected: str) -> str:

@@ -50,8 +50,9 @@ class _Load:
     recent_mb: float = 0.0
 
     def add(self, action: Action) -> None:
-        self.sources[action.source or ""] += 1
-        self.destinations[action.destination or ""] += 1
+        source, destination = _ends(action)
+        self.sources[source] += 1
+        self.destinations[destination] += 1
         self.total += 1
 
     def add_started(self, action: Action) -> None:
@@ -75,11 +76,12 @@ class _Load:
         over_budget = (
             bool(budget) and self.recent_mb > 0 and (self.recent_mb + _memory_mb(action) > budget)
         )
+        if over_budget or self.total >= limits.max_parallel:
+            return False
+        source, destination = _ends(action)
         return (
-            not over_budget
-            and self.total < limits.max_parallel
-            and self.sources[action.source or ""] < limits.max_per_source
-            and self.destinations[action.destination or ""] < limits.max_per_destination
+            self.sources[source] < limits.max_per_source
+            and self.destinations[destination] < limits.max_per_destination
         )
 
 
@@ -101,11 +103,23 @@ class _Share:
             if action.type != ActionType.MIGRATE:
                 continue
             if action.state == ActionState.ONGOING:
-                sources.append(action.source or "")
-                destinations.append(action.destination or "")
+                source, destination = _ends(action)
+                sources.append(source)
+                destinations.append(destination)
             if action.started_at is not None:
                 started.append((action.started_at, _memory_mb(action)))
         return _Share(tuple(sources), tuple(destinations), tuple(started))
+
+
+def _ends(action: Action) -> tuple[str, str]:
+    """(source or "", destination or ""), as `Action.source`/`destination` read them,
+    straight from the parameters (this runs several times for every migration)."""
+    p = action.parameters
+    source, destination = p.get("source"), p.get("destination")
+    return (
+        str(source) if source is not None else "",
+        str(destination) if destination is not None else "",
+    )
 
 
 def _memory_mb(action: Action) -> float:
@@ -142,6 +156,9 @@ class PlanExecutor:
         # back the same (immutable) plan object while it is unchanged saves the
         # recount.
         self._shares: dict[str, tuple[ActionPlan, _Share]] = {}
+        # Each plan's limits combined with the executor's, by the plan's limits (a
+        # handful of distinct values; combining builds and checks a new PlanLimits).
+        self._tightest: dict[PlanLimits, PlanLimits] = {}
 
     # --- commands --------------------------------------------------------
 
@@ -287,7 +304,9 @@ class PlanExecutor:
 
     def _start_ready(self, draft: PlanDraft) -> None:
         before = draft.plan()
-        limits = before.limits.tightest(self._limits)
+        limits = self._tightest.get(before.limits)
+        if limits is None:
+            limits = self._tightest[before.limits] = before.limits.tightest(self._limits)
         since = self._clock.now() - _BUDGET_WINDOW
         # The load of the running plans is read only when a migration is ready to
         # start (often none is, e.g. when a round only settled what was in flight),
@@ -313,7 +332,10 @@ class PlanExecutor:
         progressed = True
         while progressed:
             progressed = False
-            for action_id in [a.id for a in draft.actions]:
+            # Only actions pending when the pass begins can start in it (an action
+            # leaves PENDING only by its own turn below).
+            waiting = [a.id for a in draft.actions if a.state == ActionState.PENDING]
+            for action_id in waiting:
                 action = draft.action(action_id)
                 if action.state != ActionState.PENDING:
                     continue
@@ -487,6 +509,8 @@ def _validate(plan: ActionPlan) -> None:
                 field=f"actions[{index}].parameters",
             )
     parents = {a.id: a.parents for a in plan.actions}
+    if not any(parents.values()):
+        return  # no dependency at all: nothing can be circular
     visiting: set[str] = set()
     done: set[str] = set()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -200,7 +200,17 @@ class ActionPlan:
 
     def moved_to(self, wanted: PlanState, message: str = "") -> ActionPlan:
         check_transition("action plan", _PLAN_MOVES, self.state, wanted)
-        return replace(self, state=wanted, message=message or self.message)
+        # The constructor, not dataclasses.replace (see Action.moved_to).
+        return ActionPlan(
+            self.audit_id,
+            self.actions,
+            wanted,
+            self.efficacy,
+            message or self.message,
+            self.created_at,
+            self.id,
+            self.limits,
+        )
 
     def action(self, action_id: str) -> Action:
         for a in self.actions:

@@ -299,25 +299,30 @@ class _Inventory:
     hundreds of thousands of times)."""
 
     def __init__(self) -> None:
-        self._instances: dict[tuple[int, int], Instance] = {}
+        # By vm × hosts + host: one int key per placement, cheaper than a pair.
+        self._instances: dict[int, Instance] = {}
         self._flavors: dict[int, Flavor] = {}
         self._hosts: dict[tuple[int, bool], Host] = {}
 
     def instance(self, centre: DataCentre, vm: int, host: int) -> Instance:
-        found = self._instances.get((vm, host))
+        key = vm * centre.fleet.hosts + host
+        found = self._instances.get(key)
         if found is None:
             ram = int(centre.fleet.vm_memory_mb[vm])
-            flavor = self._flavors.setdefault(ram, Flavor(f"cloudsim.{ram}", 1, ram))
+            flavor = self._flavors.get(ram)
+            if flavor is None:
+                flavor = self._flavors[ram] = Flavor(f"cloudsim.{ram}", 1, ram)
             found = Instance(centre.fleet.vm_names[vm], centre.fleet.host_names[host], flavor)
-            self._instances[(vm, host)] = found
+            self._instances[key] = found
         return found
 
-    def instances(self, centre: DataCentre, vms: list[int], hosts: list[int]) -> list[Instance]:
+    def instances(self, centre: DataCentre, vms: IntArray, hosts: IntArray) -> list[Instance]:
         """`instance` for each pair of `vms` and `hosts`."""
         known = self._instances
+        keys = (vms * centre.fleet.hosts + hosts).tolist()
         return [
-            known.get((v, h)) or self.instance(centre, v, h)
-            for v, h in zip(vms, hosts, strict=True)
+            known.get(key) or self.instance(centre, v, h)
+            for key, v, h in zip(keys, vms.tolist(), hosts.tolist(), strict=True)
         ]
 
     def host(self, centre: DataCentre, h: int, enabled: bool) -> Host:
@@ -344,9 +349,13 @@ def _cluster_for(centre: DataCentre, solution: Solution, inventory: _Inventory) 
     always_on = not centre.profile.explicit_power
     on = centre.host_on
     hosts = [inventory.host(centre, h, bool(always_on or on[h])) for h in index.tolist()]
-    on_them = np.flatnonzero(centre.vm_alive & np.isin(centre.vm_host, index))
+    touched = np.zeros(centre.fleet.hosts, dtype=np.bool_)
+    touched[index] = True
+    # A VM that is not alive may have no host (-1): the mask reads some host for it,
+    # and `vm_alive` drops it.
+    on_them = np.flatnonzero(centre.vm_alive & touched[centre.vm_host])
     where = centre.vm_host[on_them].astype(np.int64)
-    instances = inventory.instances(centre, on_them.tolist(), where.tolist())
+    instances = inventory.instances(centre, on_them.astype(np.int64), where)
     return Cluster.of(hosts, instances)
 
 

@@ -62,11 +62,19 @@ class Threshold:
 class _Robust:
     """MAD and IQR: threshold 1 − s·spread of the host's (trimmed) history."""
 
+    judges_hosts_one_by_one = True
+    """Each host's verdict depends on that host alone (row-wise sorts and medians),
+    never on which other hosts are asked with it, so a placer may ask a few at a time."""
+
     def __init__(self, safety: float) -> None:
         self.safety = safety
         self.fallback = Threshold(FALLBACK_THRESHOLD)
 
     def spread(self, rows: FloatArray, lengths: IntArray) -> FloatArray:
+        raise NotImplementedError
+
+    def full_spread(self, rows: FloatArray) -> FloatArray:
+        """`spread` of rows that all hold HISTORY_LENGTH points."""
         raise NotImplementedError
 
     def _decide(self, u: FloatArray, rows: FloatArray, lengths: IntArray) -> BoolArray:
@@ -82,6 +90,13 @@ class _Robust:
         return self._decide(_utilisation(load, hosts), rows, lengths)
 
     def overloaded_with(self, load: Load, hosts: IntArray, vm: int) -> BoolArray:
+        if vm >= 0 and hosts.size and load.vm_trimmed[vm] >= HISTORY_LENGTH:
+            # With the VM's full history every row is full (its length is the
+            # larger of the two): what `_decide` does then, without the masks.
+            rows = load.history[hosts] + load.share(vm, hosts)
+            threshold = 1.0 - self.safety * self.full_spread(rows)
+            flags: BoolArray = _utilisation(load, hosts, vm) > threshold
+            return flags
         rows, lengths = _history(load, hosts, vm)
         return self._decide(_utilisation(load, hosts, vm), rows, lengths)
 
@@ -111,6 +126,14 @@ def _medians(ordered: FloatArray, lengths: IntArray, full: bool = False) -> Floa
     return result
 
 
+def _full_medians(ordered: FloatArray) -> FloatArray:
+    """`_medians` of sorted rows of HISTORY_LENGTH points."""
+    result: FloatArray = (
+        ordered[:, (HISTORY_LENGTH - 1) // 2] + ordered[:, HISTORY_LENGTH // 2]
+    ) / 2.0
+    return result
+
+
 def _all_full(lengths: IntArray) -> bool:
     return bool(lengths.size) and int(lengths.min()) == HISTORY_LENGTH
 
@@ -121,6 +144,10 @@ class MedianAbsoluteDeviation(_Robust):
         median = _medians(_masked_sorted(rows, lengths, full), lengths, full)
         deviations = np.abs(rows - median[:, None])
         return _medians(_masked_sorted(deviations, lengths, full), lengths, full)
+
+    def full_spread(self, rows: FloatArray) -> FloatArray:
+        median = _full_medians(np.sort(rows, axis=1))
+        return _full_medians(np.sort(np.abs(rows - median[:, None]), axis=1))
 
 
 def _java_round(x: float) -> int:
@@ -139,6 +166,12 @@ class InterquartileRange(_Robust):
         q1s = np.array([_quartile_positions(n)[0] for n in lengths.tolist()], dtype=np.int64)
         q3s = np.array([_quartile_positions(n)[1] for n in lengths.tolist()], dtype=np.int64)
         result = ordered[index, q3s] - ordered[index, q1s]
+        return result
+
+    def full_spread(self, rows: FloatArray) -> FloatArray:
+        q1, q3 = _quartile_positions(HISTORY_LENGTH)
+        ordered = np.sort(rows, axis=1)
+        result: FloatArray = ordered[:, q3] - ordered[:, q1]
         return result
 
 
@@ -200,6 +233,22 @@ class LocalRegression:
         return result
 
     def _decide(self, load: Load, hosts: IntArray, vm: int) -> BoolArray:
+        if (
+            vm >= 0
+            and hosts.size
+            and load.one_step_migrations
+            and load.vm_trimmed[vm] >= REGRESSION_POINTS
+        ):
+            # The usual case, without the general bookkeeping: every host has history
+            # enough (the VM's own suffices) and every migration ends within one
+            # interval, so `predicted` would take its single-horizon branch with 1.
+            s = load.snapshot
+            weights = self._weights_for(1)
+            values: FloatArray = load.history[hosts, :REGRESSION_POINTS] @ weights
+            own = float(s.vm_history[vm, :REGRESSION_POINTS] @ weights)
+            values = values + own * s.vm_mips[vm] / s.host_mips[hosts]
+            quick: BoolArray = values * self.safety >= 1.0
+            return quick
         lengths = load.history_length[hosts]
         if vm >= 0:
             lengths = np.maximum(lengths, load.vm_trimmed[vm])

@@ -10,7 +10,7 @@ import numpy as np
 
 from opendrs.decision.consolidation.detectors import Detector
 from opendrs.decision.consolidation.load import Load
-from opendrs.decision.consolidation.placement import find_host
+from opendrs.decision.consolidation.placement import Placer
 from opendrs.decision.consolidation.selection import Selector
 from opendrs.decision.consolidation.snapshot import BoolArray, Snapshot
 
@@ -58,9 +58,9 @@ def run_round(
             if not detector.overloaded(load, np.array([host]))[0]:
                 break
     moves: list[Migration] = []
-    excluded = overloaded.copy()
+    placer = Placer(load, detector, overloaded)
     for vm in _by_demand(load, picked):
-        destination = find_host(load, vm, excluded, detector)
+        destination = placer.find(vm)
         if destination >= 0:
             load.add(vm, destination)
             moves.append(
@@ -68,20 +68,22 @@ def run_round(
             )
     emptied: list[int] = []
     if underload:
-        emptied = _underload(load, detector, overloaded, switched_off, moves)
+        emptied = _underload(load, placer, overloaded, switched_off, moves)
     return _merge(snapshot, moves, int(overloaded.sum()), emptied)
 
 
 def _underload(
     load: Load,
-    detector: Detector,
+    placer: Placer,
     overloaded: BoolArray,
     switched_off: BoolArray,
     moves: list[Migration],
 ) -> list[int]:
     utilisation = load.utilisation
     not_source = overloaded | switched_off
-    not_target = overloaded | switched_off
+    # No VM goes to an overloaded host (the placer excludes those already), to a
+    # switched-off one, or to a host once it has been tried as a source.
+    placer.exclude(switched_off)
     # Hosts with no VM of their own that may move cannot be emptied.
     emptied: list[int] = []
     # Utilisation is the measured one and never changes within the round, and hosts
@@ -94,13 +96,13 @@ def _underload(
         if not_source[host]:
             continue
         not_source[host] = True
-        not_target[host] = True
+        placer.exclude_host(host)
         vms = load.movable(host)
         if not vms:
             continue
         placed: list[tuple[int, int]] = []
         for vm in _by_demand(load, vms):
-            destination = find_host(load, vm, not_target, detector)
+            destination = placer.find(vm)
             if destination < 0:
                 for done_vm, done_host in placed:
                     load.remove(done_vm, done_host)

@@ -162,15 +162,15 @@ class DataCentre:
             if t > until:
                 return
             self._update(t)
-            done = (self.vm_dest >= 0) & (self.vm_end == t)
-            for vm in np.flatnonzero(done).tolist():
-                self.vm_host[vm] = self.vm_dest[vm]
-                self.vm_moved_at[vm] = t
-                self.vm_dest[vm] = -1
-                self.vm_end[vm] = np.inf
-                self.vm_start[vm] = np.inf
-                self.vm_arrival[vm] = self._arrivals
-                self._arrivals += 1
+            done = np.flatnonzero((self.vm_dest >= 0) & (self.vm_end == t))
+            self.vm_host[done] = self.vm_dest[done]
+            self.vm_moved_at[done] = t
+            self.vm_dest[done] = -1
+            self.vm_end[done] = np.inf
+            self.vm_start[done] = np.inf
+            # Arrival order: by VM index among those landing at the same instant.
+            self.vm_arrival[done] = np.arange(self._arrivals, self._arrivals + done.size)
+            self._arrivals += int(done.size)
             self._record(t)
 
     def record_migration_starts(self) -> None:

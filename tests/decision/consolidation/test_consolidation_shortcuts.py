@@ -1,0 +1,179 @@
+"""The round's shortcuts give exactly what the plain definitions give: the placer
+against find_host, the detectors' fast paths against their general ones, the one-SVD
+maximum correlation against a regression per VM, and the Load's sums."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from consolidation_builders import snapshot
+
+from opendrs.decision.consolidation.detectors import (
+    Detector,
+    InterquartileRange,
+    LocalRegression,
+    MedianAbsoluteDeviation,
+    Threshold,
+    _history,
+    _utilisation,
+)
+from opendrs.decision.consolidation.load import Load
+from opendrs.decision.consolidation.placement import Placer, find_host
+from opendrs.decision.consolidation.selection import MaximumCorrelation, _clear_winner
+from opendrs.decision.consolidation.snapshot import HISTORY_LENGTH, Snapshot
+
+DETECTORS: list[Detector] = [
+    Threshold(0.8),
+    MedianAbsoluteDeviation(2.5),
+    InterquartileRange(1.5),
+    LocalRegression(1.2),
+]
+
+
+def random_snapshot(seed: int, hosts: int = 40, vms: int = 60) -> Snapshot:
+    """Hosts of two kinds, half of them idle; VMs of four sizes with random, partly
+    short histories (so every fallback of the detectors is exercised)."""
+    rng = np.random.default_rng(seed)
+    mips = [3720.0 if i % 2 else 5320.0 for i in range(hosts)]
+    busy = rng.choice(hosts, size=hosts // 2, replace=False)
+    kinds = [(2500.0, 870.0), (2000.0, 1740.0), (1000.0, 1740.0), (500.0, 613.0)]
+    table = []
+    histories = []
+    for _ in range(vms):
+        nominal, ram = kinds[int(rng.integers(4))]
+        demand = float(rng.uniform(0.0, 0.9)) * nominal
+        table.append((int(rng.choice(busy)), nominal, demand, ram))
+        length = int(rng.choice([5, 11, 12, 20, HISTORY_LENGTH, HISTORY_LENGTH]))
+        histories.append(rng.uniform(0.0, 0.9, size=length).round(2).tolist())
+    return snapshot(mips, table, histories)
+
+
+@pytest.mark.parametrize("detector", DETECTORS, ids=lambda d: type(d).__name__)
+@pytest.mark.parametrize("seed", range(12))
+def test_placer_finds_what_find_host_finds(detector: Detector, seed: int) -> None:
+    s = random_snapshot(seed)
+    rng = np.random.default_rng(1000 + seed)
+    plain, quick = Load(s), Load(s)
+    excluded = rng.random(s.hosts) < 0.1
+    placer = Placer(quick, detector, excluded)
+    excluded = excluded.copy()
+    for vm in rng.permutation(s.vms).tolist():
+        if rng.random() < 0.2:
+            host = int(rng.integers(s.hosts))
+            excluded[host] = True
+            placer.exclude_host(host)
+        expected = find_host(plain, vm, excluded, detector)
+        assert placer.find(vm) == expected
+        if expected >= 0:
+            for load in (plain, quick):
+                load.remove(vm, int(s.vm_host[vm]))
+                load.add(vm, expected)
+
+
+def test_placer_tries_one_idle_host_of_each_kind() -> None:
+    s = random_snapshot(3, hosts=200)
+    placer = Placer(Load(s), Threshold(0.8), np.zeros(s.hosts, dtype=np.bool_))
+    placer.find(0)
+    idle = int((s.host_used_mips == 0.0).sum())
+    assert len(placer._candidates()) == s.hosts - idle + 2
+
+
+@pytest.mark.parametrize(
+    "detector",
+    [MedianAbsoluteDeviation(2.5), InterquartileRange(1.5)],
+    ids=lambda d: type(d).__name__,
+)
+def test_robust_detectors_full_history_path_matches_the_general_one(
+    detector: MedianAbsoluteDeviation | InterquartileRange,
+) -> None:
+    for seed in range(10):
+        s = random_snapshot(seed)
+        load = Load(s)
+        hosts = np.arange(s.hosts)
+        for vm in np.flatnonzero(load.vm_trimmed == HISTORY_LENGTH).tolist():
+            rows, lengths = _history(load, hosts, vm)
+            general = detector._decide(_utilisation(load, hosts, vm), rows, lengths)
+            np.testing.assert_array_equal(detector.overloaded_with(load, hosts, vm), general)
+
+
+def test_local_regression_fast_path_matches_the_general_one() -> None:
+    detector = LocalRegression(1.2)
+    for seed in range(10):
+        s = random_snapshot(seed)
+        load = Load(s)
+        assert load.one_step_migrations
+        hosts = np.flatnonzero(s.host_used_mips > 0.0)
+        for vm in range(s.vms):
+            quick = detector.overloaded_with(load, hosts, vm)
+            load.one_step_migrations = False
+            general = detector.overloaded_with(load, hosts, vm)
+            load.one_step_migrations = True
+            np.testing.assert_array_equal(quick, general)
+            if load.vm_trimmed[vm] >= 10:  # every host has history enough: no fallback
+                predicted = detector.predicted(load, hosts, vm)
+                np.testing.assert_array_equal(predicted * detector.safety >= 1.0, general)
+
+
+def test_one_step_migrations_needs_every_move_within_one_interval() -> None:
+    short = snapshot([3720.0], [(0, 1000.0, 100.0, 1740.0)])
+    assert Load(short).one_step_migrations  # 1740 MB at 62.5 MB/s: 28 s of 300
+    huge = snapshot([3720.0], [(0, 1000.0, 100.0, 20000.0)])
+    assert not Load(huge).one_step_migrations  # 320 s: two intervals ahead
+
+
+def test_load_history_sums_each_hosts_vms_in_order() -> None:
+    s = random_snapshot(5)
+    expected = np.zeros((s.hosts, HISTORY_LENGTH))
+    shares = s.vm_history * (s.vm_mips / s.host_mips[s.vm_host])[:, None]
+    np.add.at(expected, s.vm_host, shares)
+    assert Load(s).history.tobytes() == expected.tobytes()
+
+
+def regression_scores(data: np.ndarray) -> np.ndarray:
+    """R² of each row regressed on the others with an intercept, one fit each."""
+    n, samples = data.shape
+    scores = []
+    for i in range(n):
+        design = np.column_stack([np.ones(samples), np.delete(data, i, axis=0).T])
+        coefficients = np.linalg.lstsq(design, data[i], rcond=None)[0]
+        residual = data[i] - design @ coefficients
+        scores.append(1.0 - residual @ residual / ((data[i] - data[i].mean()) ** 2).sum())
+    return np.array(scores)
+
+
+def test_clear_winner_is_the_largest_r2_or_nothing() -> None:
+    rng = np.random.default_rng(7)
+    decided = 0
+    for _ in range(300):
+        n = int(rng.integers(2, 12))
+        samples = int(rng.integers(n + 1, HISTORY_LENGTH + 1))
+        data = rng.integers(0, 100, size=(n, samples)) / 100.0
+        if rng.random() < 0.3:  # a VM that follows two others closely
+            data[0] = (data[1] + data[-1]) / 2 + rng.normal(0, 0.01, samples)
+        winner = _clear_winner(data)
+        if winner is not None:
+            decided += 1
+            assert winner == int(np.argmax(regression_scores(data)))
+    assert decided > 250
+
+
+def test_clear_winner_leaves_collinear_and_tied_histories_to_the_regressions() -> None:
+    flat = np.array([[0.5] * 10, [0.1, 0.2] * 5, [0.3, 0.1] * 5])
+    assert _clear_winner(flat) is None  # a constant VM: the fits are singular
+    twins = np.array([[0.1, 0.4, 0.2, 0.5, 0.3, 0.2], [0.2, 0.8, 0.4, 1.0, 0.6, 0.4]])
+    assert _clear_winner(twins) is None  # both explain each other perfectly
+
+
+def test_maximum_correlation_picks_the_vm_the_others_explain() -> None:
+    rng = np.random.default_rng(3)
+    a, b = rng.uniform(0.1, 0.5, 30), rng.uniform(0.1, 0.5, 30)
+    mixed = (a + b) / 2 + rng.normal(0, 0.005, 30)
+    noise = rng.uniform(0.1, 0.5, 30)
+    histories = [noise.tolist(), a.tolist(), mixed.tolist(), b.tolist()]
+    vms = [(0, 1000.0, 100.0, 613.0)] * 4
+    load = Load(snapshot([5320.0], vms, histories))
+    expected = int(np.argmax(regression_scores(np.array(histories))))
+    assert MaximumCorrelation().pick(load, 0) == expected
+    assert MaximumCorrelation()._regressions(load, 0, [0, 1, 2, 3], np.array(histories)) == (
+        expected
+    )
