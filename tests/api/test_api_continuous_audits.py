@@ -10,14 +10,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from fakes import cluster_scene as scene
+from fakes.optimization_setup import optimization_over
 from fakes.repositories import MemoryRepositories
 from opendrs.api.app import create_app
-from opendrs.bus.memory import MemoryBus
-from opendrs.decision.registry import StrategyRegistry
-from opendrs.domain.action import PlanLimits, PlanState
+from opendrs.domain.action import PlanState
 from opendrs.domain.audit import AuditState
 from opendrs.domain.clock import ManualClock
-from opendrs.services.optimization import Optimization
 
 # compute-02's instances use 57% of its cores: above this threshold.
 HOT = {"threshold": 50, "target": 45}
@@ -183,16 +181,7 @@ def test_patch_of_an_audit_without_a_schedule_is_a_conflict(client: TestClient) 
 def test_the_optimization_service_runs_what_the_api_scheduled(
     client: TestClient, repos: MemoryRepositories, clock: ManualClock
 ) -> None:
-    optimization = Optimization(
-        bus=MemoryBus(),
-        cluster=repos,
-        audits=repos,
-        plans=repos,
-        registry=StrategyRegistry.discover(),
-        limits=PlanLimits(),
-        clock=clock,
-        launch=lambda plan_id: None,
-    )
+    optimization = optimization_over(repos, clock)
     # The scene's running plan works on compute-02, which would keep the audit from it.
     repos.set_plan_state("plan-new", PlanState.SUCCEEDED)
     audit = schedule(client)

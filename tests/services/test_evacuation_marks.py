@@ -11,12 +11,12 @@ from dataclasses import dataclass, field, replace
 import pytest
 
 from fakes.driver import FakeDriver
+from fakes.optimization_setup import optimization_over
 from fakes.repositories import MemoryRepositories
 from opendrs.applier.executor import PlanExecutor
 from opendrs.applier.progress import publishing_hook
 from opendrs.bus import subjects
 from opendrs.bus.memory import MemoryBus
-from opendrs.decision.registry import StrategyRegistry
 from opendrs.domain.action import (
     FINAL_PLAN_STATES,
     Action,
@@ -102,16 +102,8 @@ def scene() -> Scene:
         PlanLimits(),
         on_transition=publishing_hook(bus, subjects.PLAN_PROGRESS, clock),
     )
-    optimization = Optimization(
-        bus=bus,
-        cluster=repos,
-        audits=repos,
-        plans=repos,
-        registry=StrategyRegistry.discover(),
-        limits=PlanLimits(),
-        clock=clock,
-        launch=executor.submit,
-        evacuations=repos,
+    optimization = optimization_over(
+        repos, clock, bus=bus, launch=executor.submit, evacuations=repos
     )
     optimization.start()
     inventory = InventorySync(cloud, repos, bus, clock)

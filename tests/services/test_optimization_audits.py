@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import pytest
 
+from fakes.optimization_setup import optimization_over
 from fakes.repositories import MemoryRepositories
-from opendrs.bus.memory import MemoryBus
-from opendrs.decision.registry import StrategyRegistry
 from opendrs.domain.action import (
     Action,
     ActionPlan,
     ActionState,
     ActionType,
-    PlanLimits,
     PlanState,
 )
 from opendrs.domain.audit import Audit
@@ -45,17 +43,8 @@ def make(
     repos: MemoryRepositories, clock: ManualClock, *schedules: ContinuousAudit
 ) -> tuple[Optimization, list[str]]:
     launched: list[str] = []
-    optimization = Optimization(
-        bus=MemoryBus(),
-        cluster=repos,
-        audits=repos,
-        plans=repos,
-        registry=StrategyRegistry.discover(),
-        limits=PlanLimits(),
-        clock=clock,
-        launch=launched.append,
-        ping_pong_window=600.0,
-        continuous=schedules,
+    optimization = optimization_over(
+        repos, clock, launch=launched.append, ping_pong_window=600.0, continuous=schedules
     )
     return optimization, launched
 

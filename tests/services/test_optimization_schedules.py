@@ -12,15 +12,13 @@ from typing import Any, Protocol
 
 import pytest
 
+from fakes.optimization_setup import optimization_over
 from fakes.repositories import MemoryRepositories
-from opendrs.bus.memory import MemoryBus
-from opendrs.decision.registry import StrategyRegistry
 from opendrs.domain.action import (
     Action,
     ActionPlan,
     ActionState,
     ActionType,
-    PlanLimits,
     PlanState,
 )
 from opendrs.domain.audit import Audit, AuditState, AuditType
@@ -59,14 +57,9 @@ def make(
     repos: Repositories, clock: ManualClock, *configured: ContinuousAudit
 ) -> tuple[Optimization, list[str]]:
     launched: list[str] = []
-    optimization = Optimization(
-        bus=MemoryBus(),
-        cluster=repos,
-        audits=repos,
-        plans=repos,
-        registry=StrategyRegistry.discover(),
-        limits=PlanLimits(),
-        clock=clock,
+    optimization = optimization_over(
+        repos,
+        clock,
         launch=launched.append,
         defaults={"overload_relief": HOT},
         ping_pong_window=600.0,
