@@ -16,7 +16,7 @@ import numpy as np
 from opendrs.agent.batch import ColumnLayout, PollColumns, columns_of
 from opendrs.agent.plugin import PollResult, QuietHooks
 from opendrs.agent.plugins.naming import PathNamer
-from opendrs.agent.plugins.numbers import framed, interleaved, number_texts
+from opendrs.agent.plugins.numbers import framed, interleaved, joints, number_texts
 from opendrs.config import GraphiteSettings
 from opendrs.domain.clock import Clock, WallClock
 from opendrs.domain.sample import Sample
@@ -39,7 +39,7 @@ class _Plan:
         heads = [f"{path} ".encode() for path in paths]
         self.heads = np.array(heads, dtype=object)
         self.end = b" " + _STAMP + b"\n"
-        self.joints = [*heads[:1], *(self.end + head for head in heads[1:])]
+        self.joints = joints(heads, [self.end] * len(heads))
 
 
 class GraphitePlugin(QuietHooks):

@@ -42,6 +42,13 @@ def number_text(value: float) -> bytes:
     return orjson.dumps(float(value))
 
 
+def joints(heads: Sequence[bytes], tails: Sequence[bytes]) -> list[bytes]:
+    """What lies between the numbers of lines `head number tail`, all sent: the
+    first head, then each tail joined to the next line's head (`interleaved`
+    takes them, and the last tail as its end)."""
+    return [*heads[:1], *map(bytes.__add__, tails[:-1], heads[1:])]
+
+
 def interleaved(joints: Sequence[bytes], numbers: Sequence[bytes], end: bytes) -> bytes:
     """joints[0] numbers[0] joints[1] numbers[1] ... numbers[-1] end: lines whose
     fixed parts (a line's end and the next line's start) lie between the numbers."""

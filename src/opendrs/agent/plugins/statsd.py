@@ -18,7 +18,13 @@ import numpy.typing as npt
 from opendrs.agent.batch import ColumnLayout, PollColumns, columns_of
 from opendrs.agent.plugin import PollResult, QuietHooks
 from opendrs.agent.plugins.naming import PathNamer
-from opendrs.agent.plugins.numbers import framed, interleaved, number_text, number_texts
+from opendrs.agent.plugins.numbers import (
+    framed,
+    interleaved,
+    joints,
+    number_text,
+    number_texts,
+)
 from opendrs.config import StatsdSettings
 from opendrs.domain.sample import Sample, SampleType
 
@@ -72,7 +78,7 @@ class _Plan:
         self.heads = np.array(heads, dtype=object)
         self.tails = np.array(tails, dtype=object)
         # a line's end and the next one's start, for a poll sending every line
-        self.joints = [*heads[:1], *map(bytes.__add__, tails[:-1], heads[1:])]
+        self.joints = joints(heads, tails)
         self.end = tails[-1] if tails else b""
         self.gauges = np.array([i for i, k in enumerate(types) if k is _GAUGE], dtype=np.intp)
         self.counters = np.array(

@@ -36,12 +36,21 @@ _Key = tuple[str, str, tuple[tuple[str, str], ...]]
 _NO_LABELS: tuple[tuple[str, str], ...] = ()
 
 
+def _key(rule: str, entity: str, labels: Mapping[str, str] | None) -> _Key:
+    return rule, entity, tuple(sorted(labels.items())) if labels else _NO_LABELS
+
+
 @dataclass(slots=True)
 class _Watch:
     state: AlarmState = AlarmState.OK
     streak: int = 0  # consecutive polls counting towards the next change of state
     since: float = 0.0  # time of the first poll of the streak
     history: int = 0  # last M outcomes as bits (newest lowest) for N-of-M
+
+    @property
+    def idle(self) -> bool:
+        """Nothing under way: a value within the threshold changes nothing."""
+        return self.state == AlarmState.OK and not self.streak and not self.history
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,16 +170,12 @@ class _Part:
         self.rows = np.array(rows, dtype=np.intp)
         self.entities = [layout.entities[at] for at in rows]
         self.labels = [layout.labels[at] for at in rows]
-        self.keys: list[_Key] = [
-            (rule.rule.name, entity, tuple(sorted(labels.items())) if labels else _NO_LABELS)
+        self.keys = [
+            _key(rule.rule.name, entity, labels)
             for entity, labels in zip(self.entities, self.labels, strict=True)
         ]
         self.active = np.array(
-            [
-                (w := watches.get(key)) is not None
-                and (w.state != AlarmState.OK or bool(w.streak or w.history))
-                for key in self.keys
-            ],
+            [(w := watches.get(key)) is not None and not w.idle for key in self.keys],
             dtype=bool,
         )
         self.limits: list[_Limits | None] = []
@@ -280,7 +285,7 @@ class WatermarkPlugin(QuietHooks):
 
     def state(self, rule: str, entity: str, labels: dict[str, str] | None = None) -> AlarmState:
         """The state of `rule` for `entity` (and a device's labels), ok if never seen."""
-        watch = self._watches.get((rule, entity, tuple(sorted((labels or {}).items()))))
+        watch = self._watches.get(_key(rule, entity, labels))
         return watch.state if watch is not None else AlarmState.OK
 
     # --- hooks -----------------------------------------------------------
@@ -290,25 +295,8 @@ class WatermarkPlugin(QuietHooks):
     ) -> None:
         self._evaluate(ctx, samples, instance)
 
-    def on_ram(
-        self, ctx: PollContext, instance: InstanceCounters, samples: Sequence[Sample]
-    ) -> None:
-        self._evaluate(ctx, samples, instance)
-
-    def on_disk(
-        self, ctx: PollContext, instance: InstanceCounters, samples: Sequence[Sample]
-    ) -> None:
-        self._evaluate(ctx, samples, instance)
-
-    def on_volume(
-        self, ctx: PollContext, instance: InstanceCounters, samples: Sequence[Sample]
-    ) -> None:
-        self._evaluate(ctx, samples, instance)
-
-    def on_bandwidth(
-        self, ctx: PollContext, instance: InstanceCounters, samples: Sequence[Sample]
-    ) -> None:
-        self._evaluate(ctx, samples, instance)
+    # every instance hook evaluates its samples the same way
+    on_ram = on_disk = on_volume = on_bandwidth = on_cpu
 
     def on_host(self, ctx: PollContext, host: HostCounters, samples: Sequence[Sample]) -> None:
         self._evaluate(ctx, samples, None)
@@ -340,7 +328,7 @@ class WatermarkPlugin(QuietHooks):
             raw = float(values[row])
             self._step(ctx, part.rule, limits, entity, raw, float(times[row]), labels)
             watch = self._watches[part.keys[at]]
-            part.active[at] = watch.state != AlarmState.OK or bool(watch.streak or watch.history)
+            part.active[at] = not watch.idle
 
     def on_poll_done(self, result: PollResult) -> None:
         # Entities that left the host take their quiet watches with them; a watch in
@@ -393,8 +381,7 @@ class WatermarkPlugin(QuietHooks):
         labels: Mapping[str, str],
     ) -> None:
         rule = c.rule
-        series = tuple(sorted(labels.items())) if labels else _NO_LABELS
-        key = (rule.name, entity, series)
+        key = _key(rule.name, entity, labels)
         watch = self._watches.get(key)
         if watch is None:
             watch = self._watches[key] = _Watch()
