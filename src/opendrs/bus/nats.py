@@ -18,7 +18,6 @@ import hashlib
 import logging
 import re
 import time
-from collections import Counter
 from collections.abc import Coroutine
 from typing import Any
 
@@ -31,10 +30,9 @@ from nats.js import JetStreamContext, api
 
 from opendrs.bus import names
 from opendrs.bus.dispatch import Route, Settle
-from opendrs.bus.threaded import ThreadedSession
+from opendrs.bus.threaded import SessionBus, ThreadedSession
 from opendrs.domain.clock import Clock
 from opendrs.domain.errors import DriverError
-from opendrs.domain.event import Event
 from opendrs.domain.ports import Handler
 
 log = logging.getLogger(__name__)
@@ -68,7 +66,7 @@ class _NatsSubscription:
         self._bus._unsubscribe(self)
 
 
-class NatsBus:
+class NatsBus(SessionBus):
     """The Bus port over NATS JetStream; its client runs on a loop in a daemon thread
     and its handlers on a dispatcher thread, in arrival order."""
 
@@ -113,13 +111,6 @@ class NatsBus:
 
     # --- the port ---------------------------------------------------------
 
-    def publish(self, subject: str, event: Event) -> None:
-        self._session.publish(subject, event)
-
-    def publish_raw(self, subject: str, payload: bytes, message_id: str = "") -> None:
-        """Put bytes on a subject as they are (tests use it to send garbage)."""
-        self._session.publish_raw(subject, payload, message_id)
-
     def subscribe(self, pattern: str, handler: Handler, group: str = "") -> _NatsSubscription:
         sub = _NatsSubscription(self, self._session.route(pattern, handler, group))
         self._session.run(self._start(sub), f"subscribe to {pattern}")
@@ -149,24 +140,7 @@ class NatsBus:
             time.sleep(min(pause, left))  # polling the server's counters, bounded
             pause = min(pause * 2, 0.05)
 
-    def close(self) -> None:
-        self._session.close(self._unsubscribe_all, self._disconnect)
-
-    def __enter__(self) -> NatsBus:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
     # --- operations -------------------------------------------------------
-
-    @property
-    def failures(self) -> Counter[str]:
-        return self.stats.failures
-
-    @property
-    def delivered(self) -> int:
-        return self.stats.delivered
 
     def remove_namespace(self) -> None:
         """Delete the stream and with it every message and consumer of the namespace

@@ -18,7 +18,6 @@ import logging
 import threading
 import time
 import uuid
-from collections import Counter
 from collections.abc import Coroutine
 from typing import Any
 
@@ -27,10 +26,9 @@ import aio_pika.abc
 
 from opendrs.bus import names, subjects
 from opendrs.bus.dispatch import Route
-from opendrs.bus.threaded import ThreadedSession
+from opendrs.bus.threaded import SessionBus, ThreadedSession
 from opendrs.domain.clock import Clock
 from opendrs.domain.errors import DriverError
-from opendrs.domain.event import Event
 from opendrs.domain.ports import Handler
 
 log = logging.getLogger(__name__)
@@ -69,7 +67,7 @@ class _RabbitSubscription:
         self._bus._unsubscribe(self)
 
 
-class RabbitBus:
+class RabbitBus(SessionBus):
     """The Bus port over RabbitMQ; its client runs on a loop in a daemon thread and
     its handlers on a dispatcher thread, in arrival order."""
 
@@ -111,13 +109,6 @@ class RabbitBus:
 
     # --- the port ---------------------------------------------------------
 
-    def publish(self, subject: str, event: Event) -> None:
-        self._session.publish(subject, event)
-
-    def publish_raw(self, subject: str, payload: bytes, message_id: str = "") -> None:
-        """Put bytes on a subject as they are (tests use it to send garbage)."""
-        self._session.publish_raw(subject, payload, message_id)
-
     def subscribe(self, pattern: str, handler: Handler, group: str = "") -> _RabbitSubscription:
         sub = _RabbitSubscription(self, self._session.route(pattern, handler, group))
         self._session.run(self._start(sub), f"subscribe to {pattern}")
@@ -139,24 +130,7 @@ class RabbitBus:
                 return True
         return True
 
-    def close(self) -> None:
-        self._session.close(self._unsubscribe_all, self._disconnect)
-
-    def __enter__(self) -> RabbitBus:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
     # --- operations -------------------------------------------------------
-
-    @property
-    def failures(self) -> Counter[str]:
-        return self.stats.failures
-
-    @property
-    def delivered(self) -> int:
-        return self.stats.delivered
 
     def remove_namespace(self) -> None:
         """Delete the exchange, the dead-letter queue and the group queues this bus

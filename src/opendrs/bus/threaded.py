@@ -6,8 +6,9 @@ specific to its server (connecting, sending, consuming, draining)."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from opendrs.bus import codec, deadletter, names, subjects
 from opendrs.bus.confirms import Confirmations
@@ -133,3 +134,42 @@ class ThreadedSession:
             subject, payload, reason, time=self._clock.now(), key=key, consumer=who
         )
         self.send(subjects.DEAD_LETTER, codec.encode(letter), letter.id)
+
+
+class SessionBus:
+    """The parts of the Bus port a networked transport only forwards to its
+    ThreadedSession: publishing, closing (its subscriptions first, then its
+    connection) and the delivery counters. The transport sets `_session` and
+    defines `_unsubscribe_all` and `_disconnect`."""
+
+    _session: ThreadedSession
+
+    def publish(self, subject: str, event: Event) -> None:
+        self._session.publish(subject, event)
+
+    def publish_raw(self, subject: str, payload: bytes, message_id: str = "") -> None:
+        """Put bytes on a subject as they are (tests use it to send garbage)."""
+        self._session.publish_raw(subject, payload, message_id)
+
+    def close(self) -> None:
+        self._session.close(self._unsubscribe_all, self._disconnect)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    @property
+    def failures(self) -> Counter[str]:
+        return self._session.stats.failures
+
+    @property
+    def delivered(self) -> int:
+        return self._session.stats.delivered
+
+    def _unsubscribe_all(self) -> None:
+        raise NotImplementedError
+
+    async def _disconnect(self) -> None:
+        raise NotImplementedError
