@@ -214,6 +214,43 @@ def test_a_bad_sample_column_names_the_field(columns: dict[str, object], field: 
     assert caught.value.field == field
 
 
+@pytest.mark.parametrize(
+    ("columns", "field"),
+    [
+        ({"label": [0, False]}, "data.columns.label"),  # False is not the index 0
+        ({"label": [0, 1.0]}, "data.columns.label"),
+        ({"label": [0, 5]}, "data.columns.label"),
+        ({"value": [1.0, True]}, "data.columns.value"),
+        ({"value": [1.0, "high"]}, "data.columns.value"),
+        ({"meter": ["a", 1]}, "data.columns.meter"),
+        ({"meter": ["a", ["b"]]}, "data.columns.meter"),
+        ({"kind": ["instance", "weird"]}, "data.columns.kind"),
+    ],
+)
+def test_a_bad_value_among_many_in_a_column_names_the_field(
+    columns: dict[str, object], field: str
+) -> None:
+    full = {
+        "meter": ["a", "b"],
+        "entity": "e",
+        "value": [1.0, 2],
+        "unit": "",
+        "type": "gauge",
+        "time": 0.0,
+        "kind": ["instance", "host"],
+        "host": "",
+        "labels": [{"k": "v"}],
+        "label": [0, 0],
+        **columns,
+    }
+    event = Event(
+        type="opendrs.samples", source="agent", time=0.0, data={"count": 2, "columns": full}
+    )
+    with pytest.raises(InvalidInput) as caught:
+        codec.sample_columns(event)
+    assert caught.value.field == field
+
+
 def test_columns_of_rows_make_the_same_event_and_a_ragged_row_is_refused() -> None:
     labels = {"device": "vda"}
     rows = [

@@ -311,13 +311,13 @@ def sample_columns(event: Event) -> SampleColumns:
     if count == 0:
         return SampleColumns([], [], [], [], [], [], [], [], [])
 
-    def column(name: str, convert: Any) -> list[Any]:
+    def column(name: str, convert: Any, *, numbers: bool = False) -> list[Any]:
         found = raw.get(name)
         try:
             if isinstance(found, list):
                 if len(found) != count:
                     raise ValueError(f"{len(found)} values for {count} samples")
-                return [convert(v) for v in found]
+                return _converted(found, convert, numbers)
             if found is None:
                 raise ValueError("missing")
             return [convert(found)] * count
@@ -363,14 +363,28 @@ def sample_columns(event: Event) -> SampleColumns:
     return SampleColumns(
         meter=column("meter", text),
         entity=column("entity", text),
-        value=column("value", number),
+        value=column("value", number, numbers=True),
         unit=column("unit", text),
         type=column("type", SampleType),
-        time=column("time", number),
+        time=column("time", number, numbers=True),
         kind=column("kind", EntityKind),
         host=column("host", text),
         labels=labels,
     )
+
+
+def _converted(found: list[Any], convert: Any, numbers: bool) -> list[Any]:
+    """`convert` of every value of a wire column. A column of plain numbers is
+    converted straight, one of texts or integers (meters, units, label indexes: a
+    few distinct values) converts each distinct value once; anything else goes
+    value by value, which says what is wrong."""
+    kinds = set(map(type, found))
+    if numbers and kinds <= {int, float}:
+        return list(map(float, found))
+    if not numbers and (kinds == {str} or kinds == {int}):
+        once = {v: convert(v) for v in set(found)}
+        return list(map(once.__getitem__, found))
+    return [convert(v) for v in found]
 
 
 def _columns_of(samples: Sequence[Sample]) -> SampleColumns:
