@@ -47,6 +47,17 @@ class _Watch:
     since: float = 0.0  # time of the first poll of the streak
     history: int = 0  # last M outcomes as bits (newest lowest) for N-of-M
 
+    def extend(self, t: float, samples: int, seconds: float | None) -> float | None:
+        """One more poll in the streak; how long it has lasted, once that is long
+        enough (`samples` polls, and `seconds` when set), else None."""
+        self.streak += 1
+        if self.streak == 1:
+            self.since = t
+        lasted = t - self.since
+        if self.streak >= samples and (seconds is None or lasted >= seconds):
+            return lasted
+        return None
+
     @property
     def idle(self) -> bool:
         """Nothing under way: a value within the threshold changes nothing."""
@@ -401,13 +412,8 @@ class WatermarkPlugin(QuietHooks):
             if not breach:
                 watch.streak = 0
                 return
-            watch.streak += 1
-            if watch.streak == 1:
-                watch.since = t
-            lasted = t - watch.since
-            if watch.streak >= rule.for_samples and (
-                rule.for_seconds is None or lasted >= rule.for_seconds
-            ):
+            lasted = watch.extend(t, rule.for_samples, rule.for_seconds)
+            if lasted is not None:
                 held = f" over {lasted:g} s" if rule.for_seconds is not None else ""
                 reason = (
                     f"{rule.meter} {value:g} {rule.op} {limits.threshold:g} "
@@ -418,13 +424,7 @@ class WatermarkPlugin(QuietHooks):
             if c.beyond(value, limits.clear):
                 watch.streak = 0
                 return
-            watch.streak += 1
-            if watch.streak == 1:
-                watch.since = t
-            lasted = t - watch.since
-            if watch.streak >= rule.clear_samples and (
-                rule.clear_for_seconds is None or lasted >= rule.clear_for_seconds
-            ):
+            if watch.extend(t, rule.clear_samples, rule.clear_for_seconds) is not None:
                 reason = (
                     f"{rule.meter} {value:g} back within {limits.clear:g} "
                     f"for {watch.streak} poll(s)"
