@@ -238,18 +238,6 @@ class Stepper:
         track.flips.clear()
         return [self._show(track, base, when, track.alarm.value, reason, {}, held=held)]
 
-    def move(
-        self,
-        track: Track,
-        wanted: AlarmState,
-        time: float,
-        value: float | None,
-        reason: str,
-        details: dict[str, Any],
-    ) -> list[AlarmTransition]:
-        """Put the track in `wanted` (a pattern decides it), flapping applying."""
-        return self._move(track, wanted, time, value, reason, details)
-
     # --- the machine ------------------------------------------------------
 
     def _evaluate(
@@ -275,7 +263,7 @@ class Stepper:
                 f"for {time - track.clear_since:g}s and {track.clear_count} sample(s)"
             )
             self._reset(track)
-            return self._move(track, AlarmState.OK, time, seen, reason, details)
+            return self.move(track, AlarmState.OK, time, seen, reason, details)
         if not breach:
             if track.active_since is not None:
                 track.active_since = None
@@ -283,7 +271,7 @@ class Stepper:
             if track.base == AlarmState.OK:
                 return []
             reason = f"{rule.describe()} does not hold, most recent: {seen:g}"
-            return self._move(track, AlarmState.OK, time, seen, reason, details)
+            return self.move(track, AlarmState.OK, time, seen, reason, details)
         if track.active_since is None:
             track.active_since = time
             track.dirty = True
@@ -300,7 +288,7 @@ class Stepper:
         if wanted == track.base:
             return []
         reason = f"{rule.describe()} {progress}, most recent: {seen:g}"
-        return self._move(track, wanted, time, seen, reason, details)
+        return self.move(track, wanted, time, seen, reason, details)
 
     def _no_data(self, track: Track, when: float) -> list[AlarmTransition]:
         if track.base == AlarmState.NO_DATA:
@@ -312,7 +300,7 @@ class Stepper:
             else (f"sent nothing for {self.rule.missing.after:g}s")
         )
         reason = f"{self.rule.meter} {silent}"
-        return self._move(track, AlarmState.NO_DATA, when, None, reason, {"missing": "no_data"})
+        return self.move(track, AlarmState.NO_DATA, when, None, reason, {"missing": "no_data"})
 
     def _breaching_absence(self, track: Track, gone_at: float, now: float) -> list[AlarmTransition]:
         rule = self.rule
@@ -331,7 +319,7 @@ class Stepper:
             return []
         when = max(due, gone_at) if wanted == AlarmState.ALARM else gone_at
         reason = f"{rule.meter} absent since {gone_at:g}, counted as breaching"
-        return self._move(track, wanted, when, None, reason, {"missing": "breaching"})
+        return self.move(track, wanted, when, None, reason, {"missing": "breaching"})
 
     def _reset(self, track: Track) -> None:
         track.active_since = None
@@ -354,7 +342,7 @@ class Stepper:
             "clear_threshold": rule.clear_threshold,
         }
 
-    def _move(
+    def move(
         self,
         track: Track,
         wanted: AlarmState,
@@ -363,7 +351,8 @@ class Stepper:
         reason: str,
         details: dict[str, Any],
     ) -> list[AlarmTransition]:
-        """Change the state underneath; show it, or hold it while flapping."""
+        """Put the track in `wanted` (the machine or a pattern decides it): change
+        the state underneath; show it, or hold it while flapping."""
         before = track.base
         track.base = wanted
         track.dirty = True
