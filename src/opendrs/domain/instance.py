@@ -72,5 +72,10 @@ class Instance:
         return self.vcpus * self.cpu_util / 100.0
 
     @property
+    def live(self) -> bool:
+        """Running: it moves by live migration (a stopped one by cold migration)."""
+        return self.state == InstanceState.ACTIVE
+
+    @property
     def movable(self) -> bool:
         return self.metadata.get("never_migrate", "false").lower() != "true"

@@ -27,7 +27,7 @@ from opendrs.domain.cluster import Cluster
 from opendrs.domain.errors import InvalidInput
 from opendrs.domain.evacuation import EVACUATED_FROM
 from opendrs.domain.host import HostState
-from opendrs.domain.instance import Instance, InstanceState
+from opendrs.domain.instance import Instance
 from opendrs.domain.solution import HostChange, Move, Solution
 
 GOAL = "host_maintenance"
@@ -288,13 +288,12 @@ def _with_state(cluster: Cluster, host: str, state: HostState) -> Cluster:
 
 
 def _move(instance: Instance, source: str, destination: str, why: str) -> Move:
-    live = instance.state == InstanceState.ACTIVE
-    kind = "live" if live else "cold (the instance is stopped)"
+    kind = "live" if instance.live else "cold (the instance is stopped)"
     return Move(
         instance.name,
         source,
         destination,
-        live=live,
+        live=instance.live,
         reason=(
             f"{instance.name} ({instance.vcpus} vCPU, {instance.memory_mb} MB) leaves {source} "
             f"by {kind} migration to {destination}: {why}"

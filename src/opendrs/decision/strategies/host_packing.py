@@ -26,7 +26,7 @@ from opendrs.decision.units import place_unit, units_of
 from opendrs.domain.cluster import Cluster
 from opendrs.domain.errors import InvalidInput
 from opendrs.domain.host import HostState
-from opendrs.domain.instance import Instance, InstanceState
+from opendrs.domain.instance import Instance
 from opendrs.domain.solution import HostChange, Move, Solution
 
 NAME = "host_packing"
@@ -293,12 +293,11 @@ def _move(
     refused: Mapping[str, str],
     free_after: float,
 ) -> Move:
-    live = instance.state == InstanceState.ACTIVE
     return Move(
         instance.name,
         source,
         destination,
-        live=live,
+        live=instance.live,
         reason=(
             f"{instance.name} ({instance.vcpus} vCPU, {instance.memory_mb} MB) leaves {source}, "
             f"which is emptied to be released ({count} instance(s), {memory} MB to move, the "

@@ -14,7 +14,7 @@ from opendrs.decision.placement import Placement
 from opendrs.decision.policy import hold_reason
 from opendrs.decision.units import place_unit, units_of
 from opendrs.domain.cluster import Cluster
-from opendrs.domain.instance import GroupPolicy, Instance, InstanceState
+from opendrs.domain.instance import GroupPolicy, Instance
 from opendrs.domain.solution import Move
 
 if TYPE_CHECKING:
@@ -218,7 +218,7 @@ def _confirm(
                         instance.name,
                         source,
                         target,
-                        live=instance.state == InstanceState.ACTIVE,
+                        live=instance.live,
                         reason=(
                             f"{instance.name} ({instance.vcpus} vCPU, {instance.memory_mb} MB) "
                             f"leaves {source} for {target}: the exact CP-SAT model ({proved}) "

@@ -27,7 +27,7 @@ from opendrs.decision.weighers import HostWeigher, weigh, weighers_from
 from opendrs.domain.cluster import Cluster
 from opendrs.domain.errors import InvalidInput
 from opendrs.domain.host import HostState
-from opendrs.domain.instance import GroupPolicy, Instance, InstanceState
+from opendrs.domain.instance import GroupPolicy, Instance
 from opendrs.domain.solution import Move, Solution
 
 NAME = "workload_balance"
@@ -240,7 +240,7 @@ class WorkloadBalance:
                     instance.name,
                     source,
                     destination,
-                    live=instance.state == InstanceState.ACTIVE,
+                    live=instance.live,
                     reason=(
                         f"{instance.name} ({p.metric} load {load:.2f}, {instance.memory_mb} MB) "
                         f"leaves {source} ({was_s:.1f}% → {spread.use[source]:.1f}%) for "
