@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from opendrs.cli import main
@@ -81,6 +82,20 @@ def test_audit_run_names_a_bad_parameter(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "treshold" in result.output
+
+
+@pytest.mark.parametrize(
+    ("param", "named"),
+    [("threshold", "expected K=V, got 'threshold'"), ("threshold=[1", "is not YAML")],
+)
+def test_audit_run_refuses_a_malformed_parameter(tmp_path: Path, param: str, named: str) -> None:
+    scenario = tmp_path / "hot.yaml"
+    scenario.write_text(SCENARIO)
+    result = CliRunner().invoke(
+        main, ["audit", "run", "--scenario", str(scenario), "--param", param]
+    )
+    assert result.exit_code == 2
+    assert named in result.output
 
 
 def test_config_check_prints_the_effective_settings(tmp_path: Path) -> None:

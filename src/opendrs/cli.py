@@ -50,6 +50,7 @@ class _Commands(click.Group):
 
     lazy = {
         "agent": "opendrs.commands.agent:agent",
+        "evacuations": "opendrs.commands.evacuations:evacuations",
         "plans": "opendrs.commands.plans:plans",
         "rules": "opendrs.commands.rules:rules",
         "server": "opendrs.commands.server:server",
@@ -240,9 +241,19 @@ def _demo_serve(settings: Settings) -> None:
         click.echo(json.dumps(summary.as_dict()))
 
 
-@main.group()
+class _AuditCommands(_Commands):
+    """`audit run` is here; the API client's verbs load from opendrs.commands.audits."""
+
+    lazy = {
+        verb: f"opendrs.commands.audits:{verb}_command"
+        for verb in ("list", "show", "create", "suspend", "resume", "cancel")
+    }
+
+
+@main.group(cls=_AuditCommands)
 def audit() -> None:
-    """Audits: what-if runs on scenario files."""
+    """Audits: what-if runs on scenario files (run), and a server's audits through
+    its API (list, show, create, suspend, resume, cancel)."""
 
 
 @audit.command("run")
@@ -285,16 +296,10 @@ def audit_run(
 
 
 def _what_if(scenario: Path, goal: str, strategy: str, params: tuple[str, ...]) -> dict[str, Any]:
-    import yaml
-
+    from opendrs.commands.audits import parse_params
     from opendrs.services.what_if import what_if
 
-    parameters: dict[str, Any] = {}
-    for item in params:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise InvalidInput(f"expected K=V, got {item!r}", source="--param")
-        parameters[key] = yaml.safe_load(raw)
+    parameters = parse_params(params)
     result: dict[str, Any] = what_if(scenario, goal=goal, strategy=strategy, parameters=parameters)
     return result
 

@@ -15,6 +15,7 @@ from fakes.driver import FakeDriver
 from fakes.plans import host_state, migrate, saved_plan
 from opendrs.api.app import create_app
 from opendrs.applier import PlanExecutor
+from opendrs.commands import api_client
 from opendrs.commands import plans as command
 from opendrs.domain.action import ActionState, PlanState
 from opendrs.domain.clock import ManualClock
@@ -111,5 +112,5 @@ def test_an_unreachable_api_is_a_clear_error() -> None:
         raise httpx.ConnectError("connection refused", request=request)
 
     client = httpx.Client(base_url="http://api.invalid", transport=httpx.MockTransport(refuse))
-    with pytest.raises(command.ApiProblem, match=r"cannot reach the API at http://api\.invalid"):
-        command.fetch(client, "GET", "/v1/action_plans")
+    with pytest.raises(api_client.ApiProblem, match=r"cannot reach the API at http://api\.invalid"):
+        api_client.call(client, "GET", "/v1/action_plans")

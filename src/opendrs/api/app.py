@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI
 from opendrs import __version__
 from opendrs.api.context import Repositories, StatusProvider
 from opendrs.api.errors import install_error_handlers
-from opendrs.api.routes import alarms, audits, hosts, instances, plans, system
+from opendrs.api.routes import alarms, audits, evacuations, hosts, instances, plans, system
 from opendrs.dashboard.site import mount_dashboard
 from opendrs.domain.clock import Clock, WallClock
 
@@ -20,6 +20,7 @@ V1_ROUTERS = (
     alarms.router,
     audits.router,
     plans.router,
+    evacuations.router,
     system.router,
 )
 

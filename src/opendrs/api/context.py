@@ -12,13 +12,21 @@ from opendrs.domain.ports import (
     AlarmRepository,
     AuditRepository,
     ClusterRepository,
+    EvacuationRepository,
     PlanRepository,
 )
 
 StatusProvider = Callable[[], Mapping[str, Any]]
 
 
-class Repositories(ClusterRepository, AlarmRepository, AuditRepository, PlanRepository, Protocol):
+class Repositories(
+    ClusterRepository,
+    AlarmRepository,
+    AuditRepository,
+    PlanRepository,
+    EvacuationRepository,
+    Protocol,
+):
     """All the repository ports in one object, as the SQL store and the fakes offer them."""
 
 

@@ -18,6 +18,7 @@ from opendrs.domain.action import (
 )
 from opendrs.domain.alarm import Alarm, AlarmState, AlarmTransition, Severity
 from opendrs.domain.audit import Audit, AuditState, AuditType
+from opendrs.domain.evacuation import EvacuationMark
 from opendrs.domain.host import Host, HostState
 from opendrs.domain.instance import Instance, InstanceState
 
@@ -326,6 +327,27 @@ class AuditRunOut(BaseModel):
     audit: AuditOut
     plan_id: str | None = Field(description="the plan proposed, if any")
     explanations: list[str]
+
+
+class EvacuationMarkOut(BaseModel):
+    """An instance a maintenance evacuation moved off `host`: the way back
+    (`host_return`) brings it home, and the mark ends when it arrives."""
+
+    instance: str
+    host: str = Field(description="the host the instance was evacuated from")
+    audit_id: str = Field(description="the host_maintenance audit that evacuated it")
+    plan_id: str
+    at: float = Field(description="when its migration off the host finished")
+
+    @classmethod
+    def of(cls, mark: EvacuationMark) -> EvacuationMarkOut:
+        return cls(
+            instance=mark.instance,
+            host=mark.host,
+            audit_id=mark.audit_id,
+            plan_id=mark.plan_id,
+            at=mark.at,
+        )
 
 
 class ActionOut(BaseModel):

@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-DEFAULT_API = "http://127.0.0.1:8600"
+from opendrs.commands.api_client import API, call
+
 FINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "SUPERSEDED"})
 DONE_ACTION_STATES = frozenset({"SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"})
 _STATE_STYLE = {
@@ -26,25 +27,6 @@ _STATE_STYLE = {
 }
 
 Plan = Mapping[str, Any]
-
-
-class ApiProblem(click.ClickException):
-    """The API could not be reached or said no; exits 1 with its message."""
-
-
-def fetch(client: httpx.Client, method: str, path: str) -> Any:
-    """One API call; connection problems and error replies become ApiProblem."""
-    try:
-        reply = client.request(method, path)
-    except httpx.HTTPError as error:
-        raise ApiProblem(f"cannot reach the API at {client.base_url}: {error}") from error
-    if reply.status_code >= 400:
-        try:
-            detail = reply.json().get("error", {}).get("message") or reply.text
-        except (ValueError, AttributeError):
-            detail = reply.text
-        raise ApiProblem(f"{method} {path}: {reply.status_code} {detail}")
-    return reply.json()
 
 
 def describe(action: Mapping[str, Any]) -> str:
@@ -77,7 +59,7 @@ def watch_plan(
 ) -> Plan:
     """Follow a plan until it ends, redrawing a progress bar after every poll;
     returns the final plan (or the last one seen after `max_polls`)."""
-    plan: Plan = fetch(client, "GET", f"/v1/action_plans/{plan_id}")
+    plan: Plan = call(client, "GET", f"/v1/action_plans/{plan_id}")
     columns = (
         TextColumn("[bold]{task.fields[state]:<10}"),
         BarColumn(),
@@ -102,7 +84,7 @@ def watch_plan(
             if plan["state"] in FINAL_STATES or (max_polls is not None and polls >= max_polls):
                 break
             wait(interval)
-            plan = fetch(client, "GET", f"/v1/action_plans/{plan_id}")
+            plan = call(client, "GET", f"/v1/action_plans/{plan_id}")
     return plan
 
 
@@ -123,15 +105,6 @@ def _client(api: str) -> httpx.Client:
     return httpx.Client(base_url=api, timeout=10.0)
 
 
-API = click.option(
-    "--api",
-    envvar="OPENDRS_API",
-    default=DEFAULT_API,
-    show_default=True,
-    help="base URL of the opendrs API (or $OPENDRS_API)",
-)
-
-
 @click.group(name="plans")
 def plans() -> None:
     """Action plans: list, show, start, cancel, watch."""
@@ -145,7 +118,7 @@ def list_command(api: str, states: tuple[str, ...], limit: int) -> None:
     """Plans, newest first."""
     query = "&".join([f"limit={limit}", *(f"state={s.upper()}" for s in states)])
     with _client(api) as client:
-        found = fetch(client, "GET", f"/v1/action_plans?{query}")
+        found = call(client, "GET", f"/v1/action_plans?{query}")
     table = Table("id", "state", "audit", "progress", "message")
     for plan in found:
         done, total, _ = progress_of(plan)
@@ -161,7 +134,7 @@ def list_command(api: str, states: tuple[str, ...], limit: int) -> None:
 def show_command(api: str, plan_id: str) -> None:
     """One plan with every action's state."""
     with _client(api) as client:
-        print_plan(Console(soft_wrap=True), fetch(client, "GET", f"/v1/action_plans/{plan_id}"))
+        print_plan(Console(soft_wrap=True), call(client, "GET", f"/v1/action_plans/{plan_id}"))
 
 
 @plans.command(name="start")
@@ -170,7 +143,7 @@ def show_command(api: str, plan_id: str) -> None:
 def start_command(api: str, plan_id: str) -> None:
     """Approve a RECOMMENDED plan; the applier starts it when its hosts are free."""
     with _client(api) as client:
-        plan = fetch(client, "POST", f"/v1/action_plans/{plan_id}/start")
+        plan = call(client, "POST", f"/v1/action_plans/{plan_id}/start")
     Console().print(f"plan {plan['id']} is {plan['state']}")
 
 
@@ -180,7 +153,7 @@ def start_command(api: str, plan_id: str) -> None:
 def cancel_command(api: str, plan_id: str) -> None:
     """Cancel a plan: nothing new starts; running actions finish."""
     with _client(api) as client:
-        plan = fetch(client, "POST", f"/v1/action_plans/{plan_id}/cancel")
+        plan = call(client, "POST", f"/v1/action_plans/{plan_id}/cancel")
     Console().print(f"plan {plan['id']} is {plan['state']}")
 
 
