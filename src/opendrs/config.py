@@ -8,9 +8,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from opendrs.domain.errors import InvalidInput
 from opendrs.rulefiles.schema import ActionSpec, MissingSpec, RuleSpec
@@ -31,6 +32,12 @@ class BusSettings(Section):
     transport: Literal["memory", "nats", "rabbitmq"] = "memory"
     url: str = ""
     partitions: int = Field(8, ge=1, le=4096)
+    namespace: str = Field(
+        "opendrs",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="prefix of every subject and stream: agents and servers of one "
+        "deployment share it, two deployments on one broker differ",
+    )
 
 
 class SimSettings(Section):
@@ -68,10 +75,32 @@ class SimSettings(Section):
         return value
 
 
+class LibvirtCloudSettings(Section):
+    """The hosts `opendrs server` manages through libvirt: name -> libvirt URI
+    (`qemu+ssh://root@host1/system`, `qemu+tls://host1/system`, `test:///default`).
+    The names are those the hosts' agents report (`opendrs agent --host NAME`)."""
+
+    hosts: dict[str, str] = Field(default_factory=dict)
+    timeout_seconds: float = Field(10.0, gt=0, description="bound of every libvirt call")
+
+    @field_validator("hosts")
+    @classmethod
+    def _named_uris(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, uri in value.items():
+            if not name or name != name.strip() or "/" in name or name.startswith("."):
+                raise ValueError(f"host name {name!r} must be non-empty, without '/' or spaces")
+            if not urlsplit(uri).scheme:
+                raise ValueError(
+                    f"host {name}: {uri!r} is not a libvirt URI (e.g. qemu+ssh://HOST/system)"
+                )
+        return value
+
+
 class CloudSettings(Section):
     driver: Literal["sim", "libvirt"] = "sim"
     uri: str = "test:///default"
     sim: SimSettings = SimSettings()
+    libvirt: LibvirtCloudSettings = LibvirtCloudSettings()
 
 
 class WatermarkOverride(Section):
@@ -334,6 +363,74 @@ class ApplierSettings(Section):
     retry_max_delay_s: float = Field(300.0, ge=0)
 
 
+class _BmcCredentials(Section):
+    """Credentials and TLS of a BMC; the section's values are defaults per host."""
+
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    auth: Literal["basic", "session"] | None = None
+    verify_tls: bool | str | None = Field(
+        None, description="true, false (self-signed BMC certificates) or a CA bundle path"
+    )
+
+    @field_validator("verify_tls", mode="before")
+    @classmethod
+    def _bool_or_path(cls, value: Any) -> Any:
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip():
+            return value
+        raise ValueError("must be true, false or the path of a CA bundle")
+
+    @model_validator(mode="after")
+    def _one_password(self) -> _BmcCredentials:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("set `password` or `password_file`, not both")
+        return self
+
+
+class RedfishHostSettings(_BmcCredentials):
+    """The BMC of one host: `url` (`https://10.0.0.11`) and `system`, the
+    ComputerSystem's id or path (empty: the BMC's only system)."""
+
+    url: str
+    system: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"needs an http:// or https:// URL with a host, got {value!r}")
+        return value
+
+
+class PowerSettings(_BmcCredentials):
+    """Host power through the hosts' BMCs (Redfish), used by the libvirt driver to
+    switch hosts off and on. `hosts` maps host names to their BMCs; username,
+    password(_file), auth and verify_tls here are defaults for every host."""
+
+    driver: Literal["redfish"] = "redfish"
+    graceful: bool = Field(True, description="GracefulShutdown where allowed, else ForceOff")
+    timeout_s: float = Field(300.0, gt=0, description="wait for the BMC to report the state")
+    poll_interval_s: float = Field(5.0, gt=0)
+    request_timeout_s: float = Field(10.0, gt=0)
+    hosts: dict[str, RedfishHostSettings] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _every_host_has_a_password(self) -> PowerSettings:
+        for name, host in self.hosts.items():
+            username = host.username if host.username is not None else self.username
+            own = host.password is not None or host.password_file is not None
+            shared = self.password is not None or self.password_file is not None
+            if username and not (own or shared):
+                raise ValueError(
+                    f"hosts.{name}: user {username!r} needs a `password` or `password_file`"
+                )
+        return self
+
+
 class ApiSettings(Section):
     host: str = "127.0.0.1"
     port: int = Field(8600, ge=0, le=65535)
@@ -345,6 +442,26 @@ class HistoryStoreSettings(Section):
     enabled: bool = True
     directory: Path = Path("var/history")
     step: int = Field(300, ge=1, description="seconds per primary data point")
+
+
+class ServerSettings(Section):
+    """How often the roles of `opendrs server` work, in wall-clock seconds."""
+
+    inventory_interval_seconds: float = Field(
+        60.0, gt=0, description="hosts and instances are read from the cloud"
+    )
+    ingest_flush_seconds: float = Field(
+        5.0, gt=0, description="latest samples (and history) are written"
+    )
+    decision_tick_seconds: float = Field(
+        30.0, gt=0, description="continuous audits that are due run"
+    )
+    applier_interval_seconds: float = Field(
+        5.0, gt=0, description="running plans advance, approved ones start"
+    )
+    stop_timeout_seconds: float = Field(
+        30.0, gt=0, description="how long a stopping role may take to finish its round"
+    )
 
 
 class DemoSettings(Section):
@@ -361,8 +478,10 @@ class Settings(Section):
     decision: DecisionSettings = DecisionSettings()
     planner: PlannerSettings = PlannerSettings()
     applier: ApplierSettings = ApplierSettings()
+    power: PowerSettings = PowerSettings()
     api: ApiSettings = ApiSettings()
     history: HistoryStoreSettings = HistoryStoreSettings()
+    server: ServerSettings = ServerSettings()
     demo: DemoSettings = DemoSettings()
 
 

@@ -3,7 +3,9 @@ connected components. Nothing else in opendrs picks a concrete adapter."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -15,21 +17,34 @@ from opendrs.agent.poller import Agent
 from opendrs.api.app import create_app
 from opendrs.api.graphs import graphs_router
 from opendrs.api.metrics import metrics_router
+from opendrs.api.serving import ApiServing
 from opendrs.applier.executor import PlanExecutor
+from opendrs.applier.inventory_view import InventoryView
 from opendrs.applier.policy import policy_from_settings
 from opendrs.applier.progress import publishing_hook
 from opendrs.bus import subjects
 from opendrs.bus.memory import MemoryBus
+from opendrs.bus.transports import open_bus
 from opendrs.cep.engine import CepEngine
 from opendrs.cep.rule import ThresholdRule
+from opendrs.cloud.bmc_settings import power_wait, redfish_endpoints
+from opendrs.cloud.libvirt_actions import LibvirtActions
+from opendrs.cloud.libvirt_inventory import LibvirtInventory
+from opendrs.cloud.redfish import RedfishPower
 from opendrs.cloud.sim import SimCloud, build_sim_cloud
 from opendrs.cloud.sim.traces import find_trace_dir
 from opendrs.config import Settings
 from opendrs.decision.registry import StrategyRegistry
-from opendrs.domain.action import PlanLimits
-from opendrs.domain.clock import Clock, ManualClock
+from opendrs.domain.action import PlanLimits, PlanState
+from opendrs.domain.clock import Clock, ManualClock, WallClock
 from opendrs.domain.errors import InvalidInput
-from opendrs.domain.ports import Bus
+from opendrs.domain.ports import (
+    Bus,
+    CloudActions,
+    CloudInventory,
+    ClusterRepository,
+    Subscription,
+)
 from opendrs.notify.assembly import build_dispatcher
 from opendrs.rulefiles.schema import load_rule_file, rules_from_specs
 from opendrs.services.detection import Detection
@@ -38,10 +53,13 @@ from opendrs.services.ingest import SampleIngest
 from opendrs.services.inventory import InventorySync
 from opendrs.services.loop import StepLoop
 from opendrs.services.optimization import Optimization, continuous_audits
+from opendrs.services.server_loop import RoleLoop, serialized
 from opendrs.store.rrd.collection import HostArchives
 from opendrs.store.sql.cep_state import CepStateStore
 from opendrs.store.sql.database import Database, open_database
 from opendrs.store.sql.repositories import SqlStore
+
+log = logging.getLogger(__name__)
 
 
 def configured_rules(settings: Settings) -> list[ThresholdRule]:
@@ -76,6 +94,23 @@ def plan_limits(settings: Settings) -> PlanLimits:
         max_per_destination=p.max_per_destination,
         max_parallel=p.max_parallel,
         bandwidth_mb_per_minute=p.bandwidth_mb_per_minute,
+    )
+
+
+def build_power_control(settings: Settings) -> RedfishPower | None:
+    """The BMCs of `power.hosts` (None when no host has one)."""
+    if not settings.power.hosts:
+        return None
+    return RedfishPower(redfish_endpoints(settings.power), power_wait(settings.power))
+
+
+def build_libvirt_actions(
+    settings: Settings, hosts: Mapping[str, str], states: ClusterRepository
+) -> LibvirtActions:
+    """libvirt's actions over `hosts` (name -> libvirt URI), powering hosts off and
+    on through their BMCs where `power.hosts` names them."""
+    return LibvirtActions(
+        hosts, states, power=build_power_control(settings), graceful_off=settings.power.graceful
     )
 
 
@@ -134,6 +169,7 @@ def build_system(settings: Settings, *, clock: ManualClock | None = None) -> Sys
         limits,
         on_transition=publishing_hook(bus, subjects.PLAN_PROGRESS, clock),
         policy=policy_from_settings(settings.applier),
+        live=InventoryView(cloud),
     )
     detection = build_detection(settings, bus, database, clock)
     ingest = SampleIngest(bus, store)
@@ -210,3 +246,243 @@ def build_app(system: System, status: Callable[[], dict[str, Any]]) -> FastAPI:
     # audits made through the API are timed (and continuous ones scheduled) in the
     # time the optimization service runs them in: simulated in the demo
     return create_app(system.store, status=status, extra_routers=routers, clock=system.clock)
+
+
+# --- `opendrs server` -------------------------------------------------------
+
+# The roles build_server composes; `cep` runs through commands.server.run_cep.
+SERVER_ROLES = ("api", "inventory", "ingest", "decision", "applier")
+
+
+@dataclass
+class Server:
+    """The roles of one `opendrs server` process, connected: `start` runs them on
+    the wall clock, `stop` ends their rounds and closes what they opened."""
+
+    settings: Settings
+    roles: tuple[str, ...]
+    store: SqlStore
+    loops: list[RoleLoop]
+    api: ApiServing | None = None
+    starters: list[Callable[[], object]] = field(default_factory=list)
+    closers: list[Callable[[], object]] = field(default_factory=list)
+    counters: dict[str, Callable[[], object]] = field(default_factory=dict)
+
+    def start(self) -> None:
+        for start in self.starters:
+            start()
+        for loop in self.loops:
+            loop.start()
+        if self.api is not None:
+            self.api.start()
+
+    def stop(self) -> bool:
+        """True when every role finished its round within `server.stop_timeout_seconds`."""
+        timeout = self.settings.server.stop_timeout_seconds
+        for loop in self.loops:
+            loop.request_stop()
+        clean = all([loop.stop(timeout) for loop in self.loops])
+        if self.api is not None:
+            clean = self.api.stop(timeout) and clean
+        for close in reversed(self.closers):
+            try:
+                close()
+            except Exception:
+                clean = False
+                log.exception("closing %s failed while stopping", close)
+        return clean
+
+    def status(self) -> dict[str, Any]:
+        """What GET /v1/status reports: the roles, each loop's rounds and failures."""
+        return {
+            "process": "server",
+            "roles": list(self.roles),
+            "loops": {loop.name: loop.status() for loop in self.loops},
+            **{name: count() for name, count in self.counters.items()},
+        }
+
+
+def _libvirt_hosts(settings: Settings) -> dict[str, str]:
+    if settings.cloud.driver != "libvirt":
+        raise InvalidInput(
+            f"the inventory and applier roles drive real hosts: needs `libvirt`, "
+            f"got {settings.cloud.driver!r}",
+            source="configuration",
+            field="cloud.driver",
+        )
+    if not settings.cloud.libvirt.hosts:
+        raise InvalidInput(
+            "name the hosts to manage (host name: libvirt URI)",
+            source="configuration",
+            field="cloud.libvirt.hosts",
+        )
+    return dict(settings.cloud.libvirt.hosts)
+
+
+def build_server(
+    settings: Settings,
+    roles: Sequence[str] = SERVER_ROLES,
+    *,
+    bus: Bus | None = None,
+    inventory: CloudInventory | None = None,
+    actions: CloudActions | None = None,
+    clock: Clock | None = None,
+) -> Server:
+    """The roles of a real deployment over `database.url` and the configured bus
+    (`bus.namespace`): inventory sync and applier through libvirt
+    (`cloud.libvirt.hosts`), ingest (and round-robin history), decision, API.
+    `bus`, `inventory` and `actions` replace the configured ones (tests)."""
+    unknown = sorted(set(roles) - set(SERVER_ROLES))
+    if unknown:
+        raise InvalidInput(f"unknown roles {unknown}; known: {list(SERVER_ROLES)}", source="--role")
+    wanted = tuple(r for r in SERVER_ROLES if r in roles)
+    needs_libvirt = ("inventory" in wanted and inventory is None) or (
+        "applier" in wanted and actions is None
+    )
+    hosts = _libvirt_hosts(settings) if needs_libvirt else {}
+    clock = clock or WallClock()
+    database = open_database(settings.database.url)
+    store = SqlStore(database, clock)
+    server = Server(settings, wanted, store, loops=[], closers=[database.close])
+    try:
+        if set(wanted) - {"api"} and bus is None:
+            bus = open_bus(settings.bus, clock=clock)
+            server.closers.append(bus.close)
+        archives = (
+            HostArchives(settings.history.directory, step=settings.history.step, clock=clock)
+            if settings.history.enabled and {"api", "ingest"} & set(wanted)
+            else None
+        )
+        limits = plan_limits(settings)
+        registry = StrategyRegistry.discover()
+        if bus is not None:
+            _server_roles(
+                server, settings, bus, wanted, hosts, archives, inventory, actions, registry, clock
+            )
+            server.closers.append(lambda: bus.drain(timeout=2.0))
+        if "api" in wanted:
+            routers = (
+                [graphs_router(archives, clock=clock), metrics_router(archives, clock=clock)]
+                if archives is not None
+                else []
+            )
+            app = create_app(store, status=server.status, extra_routers=routers, clock=clock)
+            app.state.strategy_registry = registry
+            app.state.plan_limits = limits
+            server.api = ApiServing(app, settings.api.host, settings.api.port)
+    except BaseException:
+        for close in reversed(server.closers):
+            close()
+        raise
+    return server
+
+
+def _server_roles(
+    server: Server,
+    settings: Settings,
+    bus: Bus,
+    roles: tuple[str, ...],
+    hosts: Mapping[str, str],
+    archives: HostArchives | None,
+    inventory: CloudInventory | None,
+    actions: CloudActions | None,
+    registry: StrategyRegistry,
+    clock: Clock,
+) -> None:
+    """The roles that work through the bus, appended to `server` in start order."""
+    timing = settings.server
+    store = server.store
+    if "inventory" in roles:
+        if inventory is None:
+            libvirt = LibvirtInventory(hosts, store, timeout=settings.cloud.libvirt.timeout_seconds)
+            server.closers.append(libvirt.close)
+            server.counters["inventory_host_failures"] = lambda: dict(libvirt.failures)
+            inventory = libvirt
+        sync = InventorySync(inventory, store, bus, clock)
+        server.loops.append(RoleLoop("inventory", sync.sync, timing.inventory_interval_seconds))
+    if "ingest" in roles:
+        _ingest_role(server, bus, archives, timing.ingest_flush_seconds)
+    if "decision" in roles:
+        optimization = Optimization(
+            bus=bus,
+            cluster=store,
+            audits=store,
+            plans=store,
+            registry=registry,
+            limits=plan_limits(settings),
+            clock=clock,
+            # Approved in the store: the applier role (here or in another process)
+            # starts PENDING plans on its next round.
+            launch=lambda plan_id: store.set_plan_state(
+                plan_id, PlanState.PENDING, "automatic audit"
+            ),
+            defaults=goal_defaults(settings),
+            ping_pong_window=settings.decision.ping_pong_window_seconds,
+            continuous=continuous_audits(settings.decision.continuous_audits),
+            evacuations=store,
+        )
+        server.starters.append(optimization.start)
+        server.closers.append(optimization.stop)
+        server.loops.append(RoleLoop("decision", optimization.tick, timing.decision_tick_seconds))
+        server.counters["decision_failures"] = lambda: optimization.failures
+    if "applier" in roles:
+        if actions is None:
+            libvirt_actions = build_libvirt_actions(settings, hosts, store)
+            server.closers.append(libvirt_actions.close)
+            actions = libvirt_actions
+        executor = PlanExecutor(
+            store,
+            actions,
+            clock,
+            plan_limits(settings),
+            on_transition=publishing_hook(bus, subjects.PLAN_PROGRESS, clock),
+            policy=policy_from_settings(settings.applier),
+        )
+        server.loops.append(
+            RoleLoop(
+                "applier",
+                executor.advance_all,
+                timing.applier_interval_seconds,
+                prepare=executor.resume,  # plans a restart left running carry on first
+            )
+        )
+        server.counters["applier_plan_failures"] = lambda: executor.plan_failures
+
+
+def _ingest_role(server: Server, bus: Bus, archives: HostArchives | None, interval: float) -> None:
+    """Samples to the cluster model (and to round-robin history): the bus calls
+    the handlers on its own thread, the loop flushes on another, so one lock
+    keeps each batch whole."""
+    ingest = SampleIngest(bus, server.store)
+    history = HistoryRecorder(bus, archives) if archives is not None else None
+    lock = threading.Lock()
+    subscriptions: list[Subscription] = []
+
+    def start() -> None:
+        subscriptions.append(
+            bus.subscribe(f"{subjects.SAMPLES}.>", serialized(lock, ingest.handle), "ingest")
+        )
+        if history is not None:
+            subscriptions.append(
+                bus.subscribe(f"{subjects.SAMPLES}.>", serialized(lock, history.handle), "history")
+            )
+
+    def flush() -> None:
+        with lock:
+            ingest.flush()
+            if history is not None:
+                history.flush()
+
+    def stop() -> None:
+        for subscription in subscriptions:
+            subscription.close()
+        subscriptions.clear()
+        flush()
+
+    server.starters.append(start)
+    server.closers.append(stop)
+    server.loops.append(RoleLoop("ingest", flush, interval))
+    server.counters["samples_ingested"] = lambda: ingest.samples
+    server.counters["ingest_flush_failures"] = lambda: ingest.flush_failures
+    if history is not None:
+        server.counters["history_failures"] = lambda: history.failures

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from opendrs.applier.preflight import Verdict
 from opendrs.domain.action import Action, ActionState, ActionType
 from opendrs.domain.errors import DriverError
 from opendrs.domain.host import HostState
@@ -22,6 +23,9 @@ ATTEMPTS = "attempts"
 RETRY_AT = "retry_at"
 
 T = TypeVar("T")
+
+Preflight = Callable[[Action], Verdict]
+"""The live re-check of a migration about to start (see `preflight.judge`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,11 +60,13 @@ def _call(what: str, call: Callable[[], T]) -> T:
         raise DriverError(f"{what}: unexpected driver error: {error!r}") from error
 
 
-def begin(driver: CloudActions, action: Action) -> Outcome:
-    """Do an action's first step; a migration first checks where its instance is."""
+def begin(driver: CloudActions, action: Action, preflight: Preflight | None = None) -> Outcome:
+    """Do an action's first step. A migration first looks at the cloud as it is now:
+    through `preflight` when there is one (instance, destination state and room),
+    else by where its instance is."""
     try:
         if action.type == ActionType.MIGRATE:
-            return _begin_migration(driver, action)
+            return _begin_migration(driver, action, preflight)
         if action.type in (ActionType.CHANGE_NODE_STATE, ActionType.POWER):
             node = str(action.parameters["node"])
             state = HostState(str(action.parameters["state"]))
@@ -76,13 +82,30 @@ def begin(driver: CloudActions, action: Action) -> Outcome:
         return _failed(f"bad action parameters: {error!r}")
 
 
-def _begin_migration(driver: CloudActions, action: Action) -> Outcome:
+def _begin_migration(driver: CloudActions, action: Action, preflight: Preflight | None) -> Outcome:
+    if preflight is not None:
+        return relaunch(driver, action, preflight)
     instance, source, destination = _route(action)
     where = _call("locate", lambda: driver.locate(instance))
     if where == destination:
         return Outcome(ActionState.SUCCEEDED, f"{instance} is already on {destination}")
     if where != source:
         return _failed(_misplaced(instance, where, f"source {source}"))
+    return launch(driver, action)
+
+
+def relaunch(driver: CloudActions, action: Action, preflight: Preflight | None) -> Outcome:
+    """Start the migration unless `preflight` says it must not run or has nothing
+    left to do (then nothing is asked of the driver)."""
+    if preflight is not None:
+        try:
+            verdict = _call("live view", lambda: preflight(action))
+        except DriverError as error:
+            return _failed(
+                f"cannot check the destination before moving: {error}", transient=error.transient
+            )
+        if verdict.state is not None:
+            return Outcome(verdict.state, verdict.message)
     return launch(driver, action)
 
 
@@ -147,7 +170,7 @@ def reconcile(driver: CloudActions, action: Action) -> Outcome:
     return Outcome(None, "restarting after an interruption", restart=True)
 
 
-def retry(driver: CloudActions, action: Action) -> Outcome:
+def retry(driver: CloudActions, action: Action, preflight: Preflight | None = None) -> Outcome:
     """Try an action again after a transient failure: a migration the failed call
     may have started anyway is adopted rather than started twice."""
     if action.type == ActionType.MIGRATE and isinstance(driver, OperationFinder):
@@ -158,7 +181,7 @@ def retry(driver: CloudActions, action: Action) -> Outcome:
             return _failed(str(error), transient=error.transient)
         if running is not None and running.state == OperationState.RUNNING:
             return Outcome(None, f"migrating (operation {running.id})", running.id)
-    return begin(driver, action)
+    return begin(driver, action, preflight)
 
 
 def expire(driver: CloudActions, action: Action, timeout: float) -> Outcome:

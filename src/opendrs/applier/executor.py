@@ -1,6 +1,8 @@
 """The journaled plan executor: runs action plans round by round through the cloud
-driver within per-host and global limits, writes every transition to the journal
-before and after each driver call, and resumes plans a crash left running."""
+driver within per-host and global limits, re-checks each migration against the
+cloud's live view just before it starts (when there is one), writes every transition
+to the journal before and after each driver call, and resumes plans a crash left
+running."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from opendrs.applier import actions
+from opendrs.applier import actions, preflight
 from opendrs.applier.draft import PlanDraft
 from opendrs.applier.policy import ApplierPolicy
 from opendrs.applier.summary import describe, outcome
@@ -24,7 +26,7 @@ from opendrs.domain.action import (
 )
 from opendrs.domain.clock import Clock
 from opendrs.domain.errors import InvalidInput, NotFound, ResourceBusy
-from opendrs.domain.ports import CloudActions, LeaseRepository, PlanRepository
+from opendrs.domain.ports import CloudActions, LeaseRepository, LiveView, PlanRepository
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +132,13 @@ def _memory_mb(action: Action) -> float:
 class PlanExecutor:
     """Step-driven: nothing runs until `advance` is called, so the simulator and the
     tests own time. All state lives in the repository; a new executor over the same
-    repository and cloud carries on where a crashed one stopped (see `resume`)."""
+    repository and cloud carries on where a crashed one stopped (see `resume`).
+
+    `live` is where the cloud as it is now is read before each migration starts
+    (default: the driver, when it is a LiveView): a migration whose instance is gone
+    or elsewhere, whose destination is no longer enabled or has no room left for it
+    fails without running, with the reason; one already done succeeds. Without a
+    live view only the instance's location is checked."""
 
     def __init__(
         self,
@@ -140,6 +148,7 @@ class PlanExecutor:
         limits: PlanLimits | None = None,
         on_transition: TransitionHook | None = None,
         policy: ApplierPolicy | None = None,
+        live: LiveView | None = None,
     ) -> None:
         self._plans = plans
         self._driver = driver
@@ -147,6 +156,10 @@ class PlanExecutor:
         self._limits = limits or PlanLimits()
         self._on_transition = on_transition
         self._policy = policy or ApplierPolicy()
+        # Checked once, like the leases below.
+        self._live: LiveView | None = live
+        if live is None and isinstance(driver, LiveView):
+            self._live = driver
         self.hook_failures = 0
         self.plan_failures = 0
         # Checked once: isinstance against a runtime Protocol is slow, and asked for
@@ -295,7 +308,7 @@ class PlanExecutor:
             elif waiting and now < float(retry_at or 0.0):
                 continue
             elif waiting:
-                result = actions.retry(self._driver, action)
+                result = actions.retry(self._driver, action, self._preflight(draft))
             elif action.parameters.get(actions.OPERATION_ID):
                 result = actions.poll(self._driver, action)
             else:
@@ -365,7 +378,7 @@ class PlanExecutor:
     def _run(self, draft: PlanDraft, action: Action) -> None:
         ongoing = action.moved_to(ActionState.ONGOING, self._clock.now(), "starting")
         self._journal(draft, ongoing)
-        self._apply(draft, ongoing, actions.begin(self._driver, ongoing))
+        self._apply(draft, ongoing, actions.begin(self._driver, ongoing, self._preflight(draft)))
 
     def _apply(self, draft: PlanDraft, action: Action, result: actions.Outcome) -> None:
         if result.restart:
@@ -373,7 +386,8 @@ class PlanExecutor:
                 {**action.parameters, actions.RESTARTED: True}, result.message
             )
             self._journal(draft, marked, transition=False)
-            action, result = marked, actions.launch(self._driver, marked)
+            action = marked
+            result = actions.relaunch(self._driver, marked, self._preflight(draft))
         if result.state is None:
             known = action.parameters.get(actions.OPERATION_ID)
             if result.operation_id and result.operation_id != known:
@@ -402,6 +416,28 @@ class PlanExecutor:
         if result.state == ActionState.FAILED:
             log.warning("action %s failed: %s", describe(action), result.message)
         self._journal(draft, finished)
+
+    def _preflight(self, draft: PlanDraft) -> actions.Preflight | None:
+        """The live re-check of a migration of `draft` about to start, or None
+        without a live view. Migrations in flight to the same host, of this plan and
+        of the other running ones, count on it as the planner counted them."""
+        view = self._live
+        if view is None:
+            return None
+
+        def check(action: Action) -> preflight.Verdict:
+            instance, source, destination = (
+                action.instance or "",
+                action.source or "",
+                action.destination or "",
+            )
+            others = [p for p in self._active_plans() if p.id != draft.id]
+            flying = [a for plan in others for a in plan.actions]
+            flying += draft.actions
+            arriving = preflight.arrivals(flying, destination, instance)
+            return preflight.judge(view, instance, source, destination, arriving)
+
+        return check
 
     def _skip(self, draft: PlanDraft, action: Action, parent: Action) -> None:
         if parent.state == ActionState.SKIPPED:

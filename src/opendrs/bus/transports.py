@@ -10,9 +10,11 @@ from opendrs.domain.ports import Bus
 
 
 def open_bus(
-    settings: BusSettings, *, namespace: str = "opendrs", clock: Clock | None = None
+    settings: BusSettings, *, namespace: str | None = None, clock: Clock | None = None
 ) -> Bus:
-    """A connected bus; raises DriverError (transient) when the server cannot be reached."""
+    """A connected bus in `namespace` (default `bus.namespace`); raises DriverError
+    (transient) when the server cannot be reached."""
+    namespace = settings.namespace if namespace is None else namespace
     if settings.transport == "nats":
         from opendrs.bus.nats import DEFAULT_URL as NATS_URL
         from opendrs.bus.nats import NatsBus

@@ -1,9 +1,11 @@
 """The action side of libvirt: live migration with virDomainMigrateToURI3 (peer to
 peer, persistent on the destination, undefined on the source, auto-converging),
 finding and aborting running migrations, and host enable/disable kept as opendrs's
-own state (libvirt has no such notion). Implements CloudActions, OperationFinder
-and OperationAborter; libvirt errors become DriverError (transient when the
-connection was lost)."""
+own state (libvirt has no such notion), and the live view the applier re-checks
+before each migration (each host's cores and memory as libvirt reports them, its
+state and allocation policy as opendrs records them, the domains defined on it).
+Implements CloudActions, OperationFinder, OperationAborter and LiveView; libvirt
+errors become DriverError (transient when the connection was lost)."""
 
 from __future__ import annotations
 
@@ -12,12 +14,15 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from opendrs.cloud.libvirt_inventory import instance_of
 from opendrs.domain.errors import DriverError, InvalidTransition, NotFound
-from opendrs.domain.host import HostState
-from opendrs.domain.ports import ClusterRepository, Operation, OperationState
+from opendrs.domain.host import Host, HostState
+from opendrs.domain.instance import Instance
+from opendrs.domain.ports import ClusterRepository, HostOccupancy, Operation, OperationState
+from opendrs.domain.power import PowerControl
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +99,9 @@ def _thread_launch(pool: ThreadPoolExecutor) -> Launch:
 class LibvirtActions:
     """`hosts` maps each host name to its libvirt URI (`qemu+ssh://h/system`, or
     `test:///...` in tests). Migrations run in worker threads, since libvirt's call
-    blocks until the migration ends; `launch` replaces the thread pool in tests."""
+    blocks until the migration ends; `launch` replaces the thread pool in tests.
+    `power` switches the hosts it controls off and on (`graceful_off`: ask their
+    operating system to shut down first)."""
 
     def __init__(
         self,
@@ -105,8 +112,12 @@ class LibvirtActions:
         connect: Connect = _libvirt_open,
         launch: Launch | None = None,
         max_workers: int = 8,
+        power: PowerControl | None = None,
+        graceful_off: bool = True,
     ) -> None:
         self._uris = dict(hosts)
+        self._power = power
+        self._graceful_off = graceful_off
         self._states = states
         self._options = options or MigrationOptions()
         self._connect = connect
@@ -179,21 +190,72 @@ class LibvirtActions:
         return found
 
     def set_host_state(self, host: str, state: HostState, reason: str | None = None) -> None:
-        """Enable, disable or maintenance are opendrs's own record of the host;
-        powering a host on or off needs its BMC, which libvirt cannot reach."""
+        """Enable, disable or maintenance are opendrs's own record of the host.
+        Powering off records the host as off first (so nothing is placed on it) and
+        then asks its BMC; powering on asks the BMC and records the new state only
+        once the BMC reports the host on. Both repeat safely: a host already off
+        (or on) at its BMC is left as it is."""
         try:
             current = self._states.get_host(host)
         except NotFound as error:
             raise DriverError(f"unknown host {host!r}") from error
-        if HostState.OFF in (state, current.state) and state != current.state:
+        powering_off = state == HostState.OFF
+        powering_on = current.state == HostState.OFF and state != HostState.OFF
+        power = self._power if self._power is not None and self._power.controls(host) else None
+        if (powering_off or powering_on) and power is None and state != current.state:
             raise DriverError(
-                f"cannot power {host} {'off' if state == HostState.OFF else 'on'}: "
-                "libvirt has no power control; use a power driver (IPMI/Redfish)"
+                f"cannot power {host} {'off' if powering_off else 'on'}: "
+                "libvirt has no power control and no BMC is configured for it "
+                "(power.hosts in the configuration)"
             )
+        if powering_on and power is not None:
+            log.info("powering %s on through its BMC", host)
+            power.power_on(host)
+        self._record(current, state, reason)
+        if powering_off and power is not None:
+            log.info("powering %s off through its BMC", host)
+            power.power_off(host, graceful=self._graceful_off)
+
+    def _record(self, current: Host, state: HostState, reason: str | None) -> None:
         try:
             self._states.upsert_hosts([current.with_state(state, reason)])
         except InvalidTransition as error:
             raise DriverError(str(error)) from error
+
+    # --- LiveView ---------------------------------------------------------
+
+    def instance_now(self, instance: str) -> Instance | None:
+        host = self.locate(instance)
+        if host is None:
+            return None
+        domain = self._lookup(host, instance)
+        if domain is None:
+            return None  # it left between the two looks
+        return self._instance(host, domain)
+
+    def host_now(self, host: str) -> HostOccupancy:
+        """libvirt's cores and memory of the host, with the state, allocation ratios
+        and reservations opendrs records for it; every domain defined there (a
+        stopped one keeps its place, as Nova keeps its allocation)."""
+        if host not in self._uris:
+            raise NotFound("host", host)
+        info = self._call(host, "node info", lambda c: c.getInfo())
+        try:
+            record = self._states.get_host(host)
+        except NotFound:
+            record = Host(host, vcpus=0, memory_mb=0)
+        # The use is what the domains below add up to; the record's is as old as
+        # the last inventory sync.
+        live = replace(
+            record,
+            vcpus=int(info[2]),
+            memory_mb=int(info[1]),
+            vcpus_used=0,
+            memory_mb_used=0,
+            local_gb_used=0,
+        )
+        domains = self._call(host, "list domains", lambda c: c.listAllDomains(0))
+        return HostOccupancy(live, tuple(self._instance(host, d) for d in domains))
 
     # --- OperationFinder / OperationAborter --------------------------------
 
@@ -275,6 +337,12 @@ class LibvirtActions:
             if translated.transient:
                 self._connections.pop(host, None)  # reconnect next time
             raise translated from error
+
+    def _instance(self, host: str, domain: Any) -> Instance:
+        found: Instance = self._call(
+            host, f"info of {domain.name()}", lambda _: instance_of(host, domain)
+        )
+        return found
 
     def _lookup(self, host: str, instance: str) -> Any:
         """The domain of `instance` on `host`, None when it is not defined there."""

@@ -1,7 +1,8 @@
-"""`opendrs server`: the long-running roles of a scale-out deployment. This
-module runs the CEP role: a worker that owns a range of sample partitions
-(taking over a silent peer's), evaluates their series, and records, notifies
-and publishes what it finds, until SIGTERM or Ctrl-C."""
+"""`opendrs server`: the long-running roles of a deployment, until SIGTERM or
+Ctrl-C. The CEP role is here: a worker that owns a range of sample partitions
+(taking over a silent peer's), evaluates their series, and records, notifies and
+publishes what it finds; the other roles (api, inventory, ingest, decision,
+applier) are composed by wiring.build_server."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ import signal
 import socket
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
 import click
 from rich.console import Console
 
+from opendrs.bus import names
 from opendrs.bus.partitioning import PartitionRange
 from opendrs.bus.takeover import PartitionWorker
 from opendrs.bus.transports import open_bus
@@ -24,10 +27,10 @@ from opendrs.config import Settings, load_settings
 from opendrs.domain.clock import WallClock
 from opendrs.domain.errors import InvalidInput, OpendrsError
 from opendrs.store.sql.database import open_database
-from opendrs.wiring import build_detection, configured_rules
+from opendrs.wiring import build_detection, build_server, configured_rules
 
 log = logging.getLogger(__name__)
-ROLES = ("cep",)
+ROLES = ("api", "inventory", "ingest", "cep", "decision", "applier")
 
 
 def run_cep(
@@ -99,21 +102,24 @@ def run_cep(
     multiple=True,
     default=ROLES,
     show_default=True,
-    help="Role to run (repeatable).",
+    help="Role to run (repeatable; default all).",
 )
 @click.option("--partitions", default=None, help="Home partition range, e.g. 0-3 (default all).")
 @click.option("--worker", default=None, help="Worker name (default HOST-PID).")
-@click.option("--namespace", default="opendrs", show_default=True, help="Bus namespace.")
-@click.option("--interval", type=float, default=5.0, show_default=True, help="Heartbeat seconds.")
+@click.option("--namespace", default=None, help="Bus namespace (default bus.namespace).")
+@click.option(
+    "--interval", type=float, default=5.0, show_default=True, help="CEP heartbeat seconds."
+)
 def server(
     config: Path | None,
     roles: tuple[str, ...],
     partitions: str | None,
     worker: str | None,
-    namespace: str,
+    namespace: str | None,
     interval: float,
 ) -> None:
-    """Run server roles; `--role cep --partitions 0-3` evaluates partitions 0 to 3."""
+    """Run server roles (default all); `--role cep --partitions 0-3` is a CEP worker
+    evaluating partitions 0 to 3."""
     say = Console(stderr=True, highlight=False)
     stop = threading.Event()
 
@@ -124,6 +130,8 @@ def server(
     signal.signal(signal.SIGINT, stopping)
     try:
         settings = load_settings(config)
+        if namespace is not None:
+            settings.bus.namespace = names.check_namespace(namespace)
         count = settings.bus.partitions
         home = (
             PartitionRange.parse(partitions, count)
@@ -133,19 +141,74 @@ def server(
         if interval <= 0:
             raise InvalidInput(f"--interval must be > 0, got {interval}", source="--interval")
         name = worker or f"{socket.gethostname()}-{os.getpid()}"
-        if "cep" in roles:
+
+        def cep() -> None:
             run_cep(
                 settings,
                 home=home,
                 worker=name,
-                namespace=namespace,
+                namespace=settings.bus.namespace,
                 interval=interval,
                 stop=stop,
                 say=say,
             )
+
+        others = [r for r in roles if r != "cep"]
+        if not others:
+            cep()
+            return
+        if not _serve(settings, others, cep if "cep" in roles else None, stop, say):
+            sys.exit(1)
     except InvalidInput as exc:
         say.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
     except OpendrsError as exc:
         say.print(f"[red]error:[/red] {exc}")
         sys.exit(1)
+
+
+def _serve(
+    settings: Settings,
+    roles: list[str],
+    cep: Callable[[], None] | None,
+    stop: threading.Event,
+    say: Console,
+) -> bool:
+    """The roles of build_server, and the CEP worker on a thread beside them, until
+    `stop`; False when something did not stop cleanly."""
+    running = build_server(settings, roles)
+    failed: list[BaseException] = []
+
+    def cep_thread() -> None:
+        assert cep is not None
+        try:
+            cep()
+        except BaseException as error:  # told on the main thread, which stops the rest
+            failed.append(error)
+        finally:
+            stop.set()
+
+    worker: threading.Thread | None = None
+    try:
+        running.start()
+        where = ""
+        if running.api is not None:
+            where = f"; API on http://{running.api.host}:{running.api.bound}/"
+        say.print(
+            f"opendrs server: roles {', '.join(running.roles)}"
+            f"{', cep' if cep is not None else ''}, namespace {settings.bus.namespace}{where}"
+        )
+        if cep is not None:
+            worker = threading.Thread(target=cep_thread, name="role-cep")
+            worker.start()
+        while not stop.wait(0.5):
+            pass
+    finally:
+        stop.set()
+        if worker is not None:
+            worker.join(settings.server.stop_timeout_seconds)
+        clean = running.stop()
+    say.print(f"opendrs server: stopped ({'clean' if clean else 'not every role in time'})")
+    if failed:
+        raise failed[0]
+    return clean and (worker is None or not worker.is_alive())

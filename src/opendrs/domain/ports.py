@@ -83,6 +83,30 @@ class OperationAborter(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class HostOccupancy:
+    """A host as the cloud reports it now (state, capacity, allocation ratios,
+    reservations, Nova's reported use) and the instances running on it."""
+
+    host: Host
+    instances: tuple[Instance, ...] = ()
+
+
+@runtime_checkable
+class LiveView(Protocol):
+    """Optional for a CloudActions driver: the cloud as it is right now, read by the
+    applier just before a migration starts (the plan was made on an older model)."""
+
+    def instance_now(self, instance: str) -> Instance | None:
+        """The instance with its host, flavor and state (None if it is gone)."""
+        ...
+
+    def host_now(self, host: str) -> HostOccupancy:
+        """The host and what runs on it. Raises NotFound for a host the cloud does
+        not know, DriverError when it cannot tell."""
+        ...
+
+
 class CloudDriver(CloudInventory, StatsSource, CloudActions, Protocol):
     """Everything a cloud offers opendrs."""
 

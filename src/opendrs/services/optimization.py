@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,7 @@ from opendrs.domain.ports import (
 )
 from opendrs.planner import PlanLimits, build_plan
 from opendrs.services.evacuations import EvacuationLedger
+from opendrs.services.server_loop import serialized
 
 log = logging.getLogger(__name__)
 
@@ -138,21 +140,25 @@ class Optimization:
             else None
         )
         self.failures = 0
+        # A networked bus calls the handlers on its own thread while `tick` runs on
+        # the server's: one at a time, so two audits never plan over each other.
+        # Reentrant, as the in-memory bus delivers what a run publishes at once.
+        self._serial = threading.RLock()
 
     def start(self) -> None:
-        self._subscriptions = [
-            self._bus.subscribe(subjects.AUDIT_REQUESTS, self.on_request, "decision"),
-            self._bus.subscribe(subjects.HOST_STATE, self.on_host_state, "decision"),
+        handlers: list[tuple[str, Callable[[Event], object]]] = [
+            (subjects.AUDIT_REQUESTS, self.on_request),
+            (subjects.HOST_STATE, self.on_host_state),
         ]
         if self.evacuations is not None:
-            self._subscriptions += [
-                self._bus.subscribe(
-                    subjects.PLAN_PROGRESS, self.evacuations.on_progress, "decision"
-                ),
-                self._bus.subscribe(
-                    subjects.INVENTORY_DELETED, self.evacuations.on_deleted, "decision"
-                ),
+            handlers += [
+                (subjects.PLAN_PROGRESS, self.evacuations.on_progress),
+                (subjects.INVENTORY_DELETED, self.evacuations.on_deleted),
             ]
+        self._subscriptions = [
+            self._bus.subscribe(subject, serialized(self._serial, handler), "decision")
+            for subject, handler in handlers
+        ]
 
     def stop(self) -> None:
         for subscription in self._subscriptions:
@@ -163,8 +169,9 @@ class Optimization:
         """Run every continuous audit that is due, configured or stored; a failing one
         is counted and the others still run. Each run supersedes the audit's earlier
         RECOMMENDED plans."""
-        now = self._clock.now()
-        return [*self._run_configured(now), *self._run_stored(now)]
+        with self._serial:
+            now = self._clock.now()
+            return [*self._run_configured(now), *self._run_stored(now)]
 
     def _run_configured(self, now: float) -> list[ActionPlan]:
         """The settings file's schedules: each run is a new audit, named by its trigger;

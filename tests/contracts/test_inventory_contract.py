@@ -1,0 +1,123 @@
+"""The CloudInventory contract, run against every inventory: the simulated cloud
+and libvirt (on libvirt's test:/// driver). Each host is listed once with its
+capacity and the use of the instances on it; each instance once, on a listed
+host, with its flavor; a host state set through the driver's actions survives an
+inventory refresh; a refresh of an unchanged cloud changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+# A test dependency (the `libvirt` extra): missing, the module fails to import, loudly.
+import libvirt  # noqa: F401
+import numpy as np
+import pytest
+
+from fakes.repositories import MemoryRepositories
+from opendrs.cloud.libvirt_actions import LibvirtActions
+from opendrs.cloud.libvirt_inventory import LibvirtInventory
+from opendrs.cloud.sim.cloud import SimCloud
+from opendrs.cloud.sim.power import PowerModel
+from opendrs.cloud.sim.specs import HostSpec, VmSpec
+from opendrs.cloud.sim.traces import Trace
+from opendrs.domain.clock import ManualClock
+from opendrs.domain.host import HostState
+from opendrs.domain.ports import CloudActions, CloudInventory
+from opendrs.services.inventory import InventorySync
+
+FIXTURES = Path(__file__).parent.parent / "cloud" / "fixtures"
+
+
+@dataclass(frozen=True)
+class World:
+    """An inventory whose cloud has `hosts` and `instances` (name -> host,
+    vcpus, memory_mb); `actions` changes host states; `records` is the model."""
+
+    inventory: CloudInventory
+    actions: CloudActions
+    records: MemoryRepositories
+    hosts: frozenset[str]
+    instances: dict[str, tuple[str, int, int]]
+
+
+@contextmanager
+def libvirt_world() -> Iterator[World]:
+    records = MemoryRepositories()
+    uris = {
+        "src": f"test://{FIXTURES / 'actions_src.xml'}",
+        "dst": f"test://{FIXTURES / 'actions_dst.xml'}",
+    }
+    inventory = LibvirtInventory(uris, records)
+    actions = LibvirtActions(uris, records, launch=lambda call: pytest.fail("nothing migrates"))
+    try:
+        yield World(inventory, actions, records, frozenset(uris), {"vm-a": ("src", 1, 1024)})
+    finally:
+        inventory.close()
+        actions.close()
+
+
+@contextmanager
+def sim_world() -> Iterator[World]:
+    power = PowerModel([10.0 * i for i in range(11)])
+    hosts = [HostSpec(n, 4, 1000.0, 16384, 500, 1000.0, power) for n in ("s1", "s2")]
+    vms = [
+        VmSpec("v1", 2, 1000.0, 2048, 20, Trace("v1", np.full(289, 0.5))),
+        VmSpec("v2", 1, 1000.0, 1024, 20, Trace("v2", np.full(289, 0.5))),
+    ]
+    cloud = SimCloud(hosts, vms, {"v1": "s1", "v2": "s1"}, ManualClock(1000.0))
+    yield World(
+        cloud,
+        cloud,
+        MemoryRepositories(),
+        frozenset({"s1", "s2"}),
+        {"v1": ("s1", 2, 2048), "v2": ("s1", 1, 1024)},
+    )
+
+
+WORLDS = {"libvirt": libvirt_world, "sim": sim_world}
+
+
+@pytest.fixture(params=sorted(WORLDS))
+def world(request: pytest.FixtureRequest) -> Iterator[World]:
+    with WORLDS[request.param]() as made:
+        yield made
+
+
+def test_each_host_is_listed_once_with_its_capacity_and_use(world: World) -> None:
+    hosts = world.inventory.list_hosts()
+    assert sorted(h.name for h in hosts) == sorted(world.hosts)
+    for host in hosts:
+        assert host.vcpus > 0 and host.memory_mb > 0
+        mine = [spec for spec in world.instances.values() if spec[0] == host.name]
+        assert host.vcpus_used == sum(vcpus for _, vcpus, _ in mine)
+        assert host.memory_mb_used >= sum(memory for _, _, memory in mine)
+        assert host.running_vms == len(mine)
+
+
+def test_each_instance_is_listed_once_on_a_listed_host_with_its_flavor(world: World) -> None:
+    instances = world.inventory.list_instances()
+    assert sorted(i.name for i in instances) == sorted(world.instances)
+    for instance in instances:
+        assert (instance.host, instance.vcpus, instance.memory_mb) == world.instances[instance.name]
+        assert instance.live
+
+
+def test_a_host_state_set_through_the_driver_survives_a_refresh(world: World) -> None:
+    sync = InventorySync(world.inventory, world.records)
+    assert sync.sync()
+    host = sorted(world.hosts)[0]
+    world.actions.set_host_state(host, HostState.DISABLED, "fans")
+    assert sync.sync()
+    stored = world.records.get_host(host)
+    assert (stored.state, stored.disabled_reason) == (HostState.DISABLED, "fans")
+
+
+def test_a_refresh_of_an_unchanged_cloud_changes_nothing(world: World) -> None:
+    sync = InventorySync(world.inventory, world.records)
+    assert sync.sync()
+    first = (world.records.list_hosts(), world.records.list_instances())
+    assert sync.sync()
+    assert (world.records.list_hosts(), world.records.list_instances()) == first
