@@ -29,6 +29,10 @@ class RecordingPower:
         self.power: dict[str, PowerState] = dict.fromkeys(hosts, PowerState.ON)
         self.calls: list[tuple[str, str, HostState]] = []
         self.fail: DriverError | None = None
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
 
     def controls(self, host: str) -> bool:
         return host in self.hosts
@@ -151,3 +155,9 @@ def test_an_unknown_host_is_an_error() -> None:
     with pytest.raises(DriverError, match="unknown host 'nope'"):
         actions.set_host_state("nope", HostState.OFF)
     assert power.calls == []
+
+
+def test_closing_the_driver_logs_out_of_the_bmcs() -> None:
+    actions, _, power = scene()
+    actions.close()
+    assert power.closed

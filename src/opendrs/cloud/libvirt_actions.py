@@ -304,6 +304,8 @@ class LibvirtActions:
             except Exception:
                 log.debug("closing a libvirt connection failed", exc_info=True)
         self._connections.clear()
+        if self._power is not None:
+            self._power.close()
 
     # --- plumbing --------------------------------------------------------
 

@@ -36,3 +36,7 @@ class PowerControl(Protocol):
         """`graceful` asks the operating system to shut down (ACPI) where the BMC
         offers it, else the host is switched off."""
         ...
+
+    def close(self) -> None:
+        """Log out of the BMCs and drop their connections."""
+        ...
