@@ -132,6 +132,29 @@ def test_a_state_set_while_libvirt_is_being_read_is_kept() -> None:
     inventory.close()
 
 
+def test_a_state_set_between_the_read_and_the_write_is_kept() -> None:
+    """The window the read above leaves: the sync writes only libvirt's fields."""
+    records = MemoryRepositories()
+    records.upsert_hosts([Host("src", vcpus=1, memory_mb=1)])
+    inventory = LibvirtInventory({"src": SRC}, records)
+
+    class ApplierMeanwhile:
+        host_fields = inventory.host_fields
+
+        def list_hosts(self) -> list[Host]:
+            hosts = inventory.list_hosts()
+            records.upsert_hosts([Host("src", vcpus=1, memory_mb=1, state=HostState.MAINTENANCE)])
+            return hosts
+
+        def list_instances(self) -> list[Instance]:
+            return inventory.list_instances()
+
+    InventorySync(ApplierMeanwhile(), records).sync()
+    src = records.get_host("src")
+    assert (src.state, src.vcpus) == (HostState.MAINTENANCE, 4)
+    inventory.close()
+
+
 def test_a_domain_defined_on_two_hosts_counts_where_it_runs(tmp_path: Path) -> None:
     (tmp_path / "twice.xml").write_text(TWICE)
     hosts = {"copy": f"test://{tmp_path / 'twice.xml'}", "src": SRC}

@@ -142,6 +142,19 @@ def test_upserting_a_host_replaces_fields_and_merges_metrics(repo: Repositories)
     assert got.metrics == {"a": 1.0, "b": 3.0}
 
 
+def test_upserting_named_fields_keeps_the_others_of_a_stored_host(repo: Repositories) -> None:
+    repo.upsert_hosts([host("h", vcpus=8, state=HostState.MAINTENANCE, metrics={"a": 1.0})])
+    fresh = host("h", vcpus=16, memory_mb_used=2048, metrics={"b": 2.0})
+    repo.upsert_hosts([fresh, host("new", state=HostState.DISABLED)], ["vcpus", "memory_mb_used"])
+
+    got = repo.get_host("h")
+    assert (got.vcpus, got.memory_mb_used) == (16, 2048)
+    assert got.state == HostState.MAINTENANCE
+    assert got.free_ram_mb == fresh.free_ram_mb
+    assert got.metrics == {"a": 1.0, "b": 2.0}
+    assert repo.get_host("new").state == HostState.DISABLED  # a new host is written whole
+
+
 def test_a_name_given_twice_in_one_upsert_ends_as_upserting_one_by_one(
     repo: Repositories,
 ) -> None:

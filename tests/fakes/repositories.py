@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 
 from opendrs.domain.action import Action, ActionPlan, PlanState
@@ -30,10 +30,12 @@ class MemoryRepositories:
         self.evacuations: dict[str, EvacuationMark] = {}
 
     # cluster
-    def upsert_hosts(self, hosts: Sequence[Host]) -> None:
+    def upsert_hosts(self, hosts: Sequence[Host], fields: Collection[str] | None = None) -> None:
         for h in hosts:
             old = self.hosts.get(h.name)
             metrics = {**(old.metrics if old else {}), **h.metrics}
+            if old is not None and fields is not None:
+                h = replace(old, **{name: getattr(h, name) for name in fields})
             self.hosts[h.name] = replace(h, metrics=metrics)
 
     def upsert_instances(self, instances: Sequence[Instance]) -> None:

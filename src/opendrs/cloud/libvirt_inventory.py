@@ -59,12 +59,31 @@ class _Reading:
     instances: tuple[Instance, ...]
 
 
+# What libvirt knows of a host; everything else (state, allocation ratios,
+# reservations, aggregates, zone, metrics) is opendrs's own record.
+_LIBVIRT_FIELDS = (
+    "vcpus",
+    "memory_mb",
+    "local_gb",
+    "local_gb_used",
+    "disk_available_least",
+    "vcpus_used",
+    "memory_mb_used",
+    "running_vms",
+    "hypervisor_type",
+    "hypervisor_version",
+    "cpu_info",
+)
+
+
 class LibvirtInventory:
     """`hosts` maps host names to libvirt URIs; `records` is where opendrs keeps
     its own view of each host (the state set by operators and the applier must
     survive every refresh). Every libvirt call is bounded by `timeout` seconds,
     per host, so a hung host holds up only itself. `connect` opens a connection
     (libvirt.open by default; tests wrap it)."""
+
+    host_fields = frozenset(_LIBVIRT_FIELDS)
 
     def __init__(
         self,
@@ -92,8 +111,7 @@ class LibvirtInventory:
         reading is kept for the `list_instances` that follows, so one refresh is
         one pass over libvirt."""
         self._snapshot = self._read_all()
-        # Read after libvirt has answered, so a state the applier or an operator
-        # set during a slow read is kept; only the caller's write is left racing.
+        # Whole hosts for readers; InventorySync writes only `host_fields`.
         records = {h.name: h for h in self._records.list_hosts()}
         return [
             _merged(r.host, records.get(name))
@@ -208,23 +226,6 @@ def _reading(name: str, connection: Any) -> _Reading:
         ),
     )
     return _Reading(host, tuple(instances))
-
-
-# What libvirt knows of a host; everything else (state, allocation ratios,
-# reservations, aggregates, zone, metrics) is opendrs's own record.
-_LIBVIRT_FIELDS = (
-    "vcpus",
-    "memory_mb",
-    "local_gb",
-    "local_gb_used",
-    "disk_available_least",
-    "vcpus_used",
-    "memory_mb_used",
-    "running_vms",
-    "hypervisor_type",
-    "hypervisor_version",
-    "cpu_info",
-)
 
 
 def _merged(read: Host, record: Host | None) -> Host:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
@@ -39,6 +39,15 @@ class CloudInventory(Protocol):
     def list_hosts(self) -> list[Host]: ...
 
     def list_instances(self) -> list[Instance]: ...
+
+
+@runtime_checkable
+class PartialHostInventory(CloudInventory, Protocol):
+    """A cloud that knows only part of a host (libvirt: its capacity and use), the
+    rest (state, allocation ratios, reservations) being opendrs's own record:
+    a refresh writes `host_fields` alone, so a state set meanwhile is kept."""
+
+    host_fields: frozenset[str]
 
 
 class StatsSource(Protocol):
@@ -143,7 +152,10 @@ class Bus(Protocol):
 
 
 class ClusterRepository(Protocol):
-    def upsert_hosts(self, hosts: Sequence[Host]) -> None: ...
+    def upsert_hosts(self, hosts: Sequence[Host], fields: Collection[str] | None = None) -> None:
+        """Insert or replace hosts (metrics merged). With `fields`, a host already
+        stored changes only those fields, in the same statement (no read before)."""
+        ...
 
     def upsert_instances(self, instances: Sequence[Instance]) -> None: ...
 

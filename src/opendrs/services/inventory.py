@@ -9,7 +9,7 @@ import logging
 from opendrs.bus import subjects
 from opendrs.domain.clock import Clock, WallClock
 from opendrs.domain.event import Event
-from opendrs.domain.ports import Bus, CloudInventory, ClusterRepository
+from opendrs.domain.ports import Bus, CloudInventory, ClusterRepository, PartialHostInventory
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,10 @@ class InventorySync:
             log.exception("inventory refresh failed; keeping the previous model")
             return False
         names = {i.name for i in instances}
-        self._cluster.upsert_hosts(hosts)
+        # A cloud that knows only part of a host leaves the rest (its state) as
+        # opendrs has it at the moment of the write, not as it was when read.
+        fields = self._cloud.host_fields if isinstance(self._cloud, PartialHostInventory) else None
+        self._cluster.upsert_hosts(hosts, fields)
         self._cluster.upsert_instances(instances)
         self._cluster.remove_instances_not_in(sorted(names))
         gone = sorted(self._known - names) if self._known is not None else []

@@ -4,7 +4,7 @@ loses at most the call in flight."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, NamedTuple, TypeVar
 
@@ -49,18 +49,20 @@ class SqlStore:
 
     # --- cluster ---------------------------------------------------------
 
-    def upsert_hosts(self, hosts: Sequence[Host]) -> None:
+    def upsert_hosts(self, hosts: Sequence[Host], fields: Collection[str] | None = None) -> None:
         if not hosts:
             return
         latest, metrics = _collapse(hosts)
         now = self._clock.now()
+        # The free columns follow from capacity and use; metrics are merged below.
+        columns = None if fields is None else {*fields, *rows.HOST_DERIVED}
         with self._db.transaction(write=True) as conn:
             stored = self._stored_metrics(conn, t.hosts, list(latest))
             values = [
                 rows.host_row(host, {**stored.get(name, {}), **metrics[name]}, now)
                 for name, host in latest.items()
             ]
-            conn.execute(self._upsert(t.hosts, ("name",)), values)
+            conn.execute(self._upsert(t.hosts, ("name",), columns), values)
 
     def upsert_instances(self, instances: Sequence[Instance]) -> None:
         if not instances:
@@ -413,15 +415,21 @@ class SqlStore:
 
     # --- helpers ---------------------------------------------------------
 
-    def _upsert(self, table: Table, key: tuple[str, ...]) -> Any:
-        """INSERT ... ON CONFLICT (key) DO UPDATE every other column but `seq`,
-        which keeps the row's first-insertion order."""
+    def _upsert(
+        self, table: Table, key: tuple[str, ...], columns: Collection[str] | None = None
+    ) -> Any:
+        """INSERT ... ON CONFLICT (key) DO UPDATE every other column (or only
+        `columns`) but `seq`, which keeps the row's first-insertion order."""
         dialect = postgresql if self._db.dialect == "postgresql" else sqlite
         statement = dialect.insert(table)
         kept = {*key, "seq"}
         return statement.on_conflict_do_update(
             index_elements=list(key),
-            set_={c.name: statement.excluded[c.name] for c in table.c if c.name not in kept},
+            set_={
+                c.name: statement.excluded[c.name]
+                for c in table.c
+                if c.name not in kept and (columns is None or c.name in columns)
+            },
         )
 
     @staticmethod

@@ -50,6 +50,10 @@ def metric_values(metrics: Mapping[str, Any], entity: str) -> dict[str, float]:
     return values
 
 
+# Columns a host row works out or merges itself, whatever fields a refresh names.
+HOST_DERIVED = ("metrics", "free_ram_mb", "free_disk_gb", "updated_at")
+
+
 def host_row(host: Host, metrics: Mapping[str, float], now: float) -> dict[str, Any]:
     row = {name: getattr(host, name) for name in _HOST_PLAIN}
     row.update(
