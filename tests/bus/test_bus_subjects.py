@@ -82,3 +82,11 @@ def test_bad_patterns_are_refused(pattern: str, words: str) -> None:
 def test_good_patterns_pass() -> None:
     for pattern in ("samples.>", "*.transition", ">", "a.*.c"):
         assert subjects.check_pattern(pattern) == pattern
+
+
+@given(st.integers(0, 10_000))
+def test_cep_handoffs_have_one_subject_per_partition_apart_from_samples(partition: int) -> None:
+    subject = subjects.check_subject(subjects.cep_handoff(partition))
+    assert subjects.matches(f"{subjects.CEP_HANDOFF}.*", subject)
+    assert not subjects.matches(f"{subjects.SAMPLES}.>", subject)
+    assert subject != subjects.cep_handoff(partition + 1)

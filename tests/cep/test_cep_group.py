@@ -193,3 +193,18 @@ def test_a_restart_anywhere_changes_nothing(steps: list[tuple[str, float]], cut:
     second = CepEngine([rule])
     second.restore(json.loads(json.dumps(first.snapshot())))
     assert before + run(second, samples[cut:]) == whole
+
+
+@pytest.mark.parametrize("noticed", [False, True])
+def test_a_member_back_after_leaving_starts_with_an_empty_window(noticed: bool) -> None:
+    rule = group_rule(
+        aggregate=Aggregate.MAX, window=600.0, group_aggregate=Aggregate.MAX,
+        missing=Missing(after=60.0),
+    )  # fmt: skip
+    engine = CepEngine([rule])
+    engine.process([cpu("h1", 95.0, 0.0), cpu("h2", 10.0, 0.0)])
+    if noticed:
+        engine.advance(100.0)  # h1 and h2 leave the group here...
+    # ...or not yet: either way h1's 95 from before it left does not count
+    out = engine.process([cpu("h1", 20.0, 120.0), cpu("h2", 10.0, 120.0)])
+    assert [(t.current, t.value) for t in out.transitions] == [(OK, 20.0)]

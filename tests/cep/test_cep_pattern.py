@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from opendrs.cep.engine import CepEngine
 from opendrs.cep.pattern import FollowedBy, Occurrence
-from opendrs.cep.rule import Op, ThresholdRule
+from opendrs.cep.rule import Missing, MissingPolicy, Op, ThresholdRule
 from opendrs.cep.vector import VectorEngine
 from opendrs.domain.alarm import AlarmState, AlarmTransition
 from opendrs.domain.errors import InvalidInput
@@ -184,3 +184,34 @@ def test_a_restart_anywhere_changes_no_incident(
     second = CepEngine(rules)
     second.restore(json.loads(json.dumps(first.snapshot())))
     assert before + run(second, samples[cut:]) == whole
+
+
+VM_HOT = ThresholdRule(
+    name="vm_hot", meter="cpu_util", threshold=90.0, missing=Missing(MissingPolicy.NO_DATA, 60.0)
+)
+
+
+def hot_then_oom() -> ThresholdRule:
+    return incident(
+        name="hot_then_oom",
+        followed_by=FollowedBy(Occurrence(rule="vm_hot"), OOM, 300.0, ("host",)),
+    )
+
+
+def cpu(vm: str, value: float, time: float) -> Sample:
+    return Sample("cpu_util", vm, value, "%", SampleType.GAUGE, time, EntityKind.INSTANCE, "h1")
+
+
+@pytest.mark.parametrize("together", [False, True])
+def test_the_incident_ends_when_the_last_first_alarm_on_the_key_stops(together: bool) -> None:
+    engine = CepEngine([VM_HOT, hot_then_oom()])
+    engine.process([cpu("vm1", 95, 0), cpu("vm2", 95, 5)])
+    assert moves(engine.process([oom("vm3", "h1", 10)]).transitions, "hot_then_oom") == [
+        ("h1", ALARM, 10)
+    ]
+    if together:  # both alarms end in one batch, vm1's first: the incident ends with vm2's
+        out = engine.advance(200.0)
+    else:
+        assert moves(engine.process([cpu("vm1", 20, 20)]).transitions, "hot_then_oom") == []
+        out = engine.process([cpu("vm2", 20, 65)])
+    assert moves(out.transitions, "hot_then_oom") == [("h1", OK, 65)]

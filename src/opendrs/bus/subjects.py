@@ -14,12 +14,19 @@ INVENTORY_DELETED = "inventory.deleted"  # an instance the cloud no longer has
 PLAN_PROGRESS = "plans.progress"
 DEAD_LETTER = "deadletter"
 WORKER_HEARTBEATS = "workers.heartbeat"  # workers.heartbeat.<role>
+# cep.handoff.<partition>: group members' news and pattern halves, for the CEP
+# worker holding the partition where the group or the pattern's key is judged
+CEP_HANDOFF = "cep.handoff"
 
 _FORBIDDEN = frozenset(" \t\r\n")
 
 
 def samples(partition: int) -> str:
     return f"{SAMPLES}.{partition}"
+
+
+def cep_handoff(partition: int) -> str:
+    return f"{CEP_HANDOFF}.{partition}"
 
 
 def heartbeats(role: str) -> str:

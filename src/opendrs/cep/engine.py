@@ -10,10 +10,12 @@ import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from opendrs.cep.group import Member, drop_silent, group_labels, group_name, group_value
+from opendrs.cep.handoff import GroupNews, HalfNews, MemberNews, News, PatternNews, placement
 from opendrs.cep.machine import Stepper, Track, shape_of
+from opendrs.cep.members import OwnMembers
 from opendrs.cep.pattern import Matcher, Occurrence, Role, check_references
 from opendrs.cep.rule import ActionKind, RuleAction, ThresholdRule
 from opendrs.cep.series import series_labels, series_name
@@ -27,8 +29,10 @@ EVENT_SOURCE = "opendrs.cep"
 
 SeriesKey = tuple[tuple[str, str], ...]
 TrackKey = tuple[str, SeriesKey]
-# (time, role, pattern rule, labels, value, what happened): one input of a pattern.
-Happening = tuple[float, Role, ThresholdRule, Mapping[str, str], float | None, str]
+# (time, role, pattern rule, labels, value, what happened, the alarm's entity when
+# it is an alarm, whether that alarm still fires underneath): one input of a pattern.
+Happening = tuple[float, Role, ThresholdRule, Mapping[str, str], float | None, str, str, bool]
+_Restored = TypeVar("_Restored")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,8 @@ class CepOutput:
     log_lines: tuple[str, ...] = ()
     ignored: int = 0
     deliveries: tuple[Delivery, ...] = ()
+    # Group members and pattern halves for keys another worker judges (see `spread`).
+    handoffs: tuple[News, ...] = ()
 
     @property
     def notifications(self) -> tuple[AlarmTransition, ...]:
@@ -72,6 +78,11 @@ class CepEngine:
         self._pattern_rules: dict[str, tuple[tuple[ThresholdRule, Role], ...]] = {}
         self._tracks: dict[TrackKey, Track] = {}
         self._removed: list[tuple[str, str]] = []  # (rule, entity) forgotten since `changes`
+        # Spread over workers (see `spread`): who judges a key, the group members
+        # this worker reduces for judges elsewhere, and what to hand them.
+        self._owns: Callable[[str], bool] | None = None
+        self._members = OwnMembers(self._removed)
+        self._outbox: list[News] = []
         self.set_rules(rules)
 
     @property
@@ -121,6 +132,21 @@ class CepEngine:
         self._pattern_meters = {m: tuple(found) for m, found in pattern_meters.items()}
         self._pattern_rules = {r: tuple(found) for r, found in pattern_rules.items()}
         self._tracks = kept
+        self._members.adapt(by_name)
+
+    def spread(self, owns: Callable[[str], bool]) -> None:
+        """Work as one of several workers: `owns(name)` says whether this worker
+        judges the keys whose `placement` is `name`. A group rule's members are
+        then reduced here and their news handed (in `CepOutput.handoffs`) to the
+        group's judge, and a pattern's halves to its key's judge, unless that is
+        this worker; `absorb` takes what other workers hand over."""
+        first = self._owns is None
+        self._owns = owns
+        if first:
+            for (name, _), track in self._tracks.items():
+                rule = self._rules[name]
+                if rule.group_by:
+                    self._members.seed(rule, track.members.values(), None)
 
     def states(self) -> list[Alarm]:
         """The current alarm of every (rule, series) seen, ordered by key."""
@@ -132,6 +158,8 @@ class CepEngine:
         transitions: list[AlarmTransition] = []
         happenings: list[Happening] = []
         groups: dict[TrackKey, float] = {}  # touched groups, evaluated once per batch
+        # spread: the news of the touched groups' members, by group
+        news: dict[TrackKey, tuple[dict[str, str], dict[str, MemberNews]]] = {}
         ignored = 0
         for sample in samples:
             rules = self._by_meter.get(sample.meter, ())
@@ -147,16 +175,28 @@ class CepEngine:
                 half = _half(pattern_rule, role)
                 if half.met_by(labels, sample.value):
                     what = f"{sample.meter} {sample.value:g} on {series_name(labels)}"
-                    happenings.append((sample.time, role, pattern_rule, labels, sample.value, what))
+                    happenings.append(
+                        (sample.time, role, pattern_rule, labels, sample.value, what, "", False)
+                    )
             for rule in rules:
                 if rule.selector and not rule.selects(labels):
                     continue
                 if rule.group_by:
-                    group = self._observe_member(rule, labels, sample)
-                    if group is None:
+                    if self._owns is not None:
+                        found = self._members.observe(rule, labels, sample.time, sample.value)
+                        if found is None:
+                            ignored += 1
+                        elif found:
+                            group, member = found
+                            key = (rule.name, key_of(group))
+                            news.setdefault(key, (group, {}))[1][member.name] = member
+                            groups[key] = max(groups.get(key, sample.time), sample.time)
+                        continue
+                    group_key = self._observe_member(rule, labels, sample)
+                    if group_key is None:
                         ignored += 1
-                    elif group:
-                        groups[group] = max(groups.get(group, sample.time), sample.time)
+                    elif group_key:
+                        groups[group_key] = max(groups.get(group_key, sample.time), sample.time)
                     continue
                 track = self._track(rule, series, labels)
                 if sample.time <= track.last_time:
@@ -166,15 +206,60 @@ class CepEngine:
                     self._steppers[rule.name].observe(track, sample.time, sample.value)
                 )
         for key, time in sorted(groups.items()):
-            transitions.extend(self._judge_group(key, time))
+            if key in news:
+                group, members = news[key]
+                told = GroupNews(key[0], group, tuple(members.values()), time)
+                transitions.extend(self._hand(told))
+            else:
+                transitions.extend(self._judge_group(key, time))
         transitions.extend(self._follow(transitions, happenings))
         return self._output(transitions, ignored)
+
+    def absorb(self, news: Iterable[News]) -> CepOutput:
+        """What other workers handed over (see `spread`): group members' news,
+        judged here once per group, and pattern halves, matched here."""
+        transitions: list[AlarmTransition] = []
+        halves: list[Happening] = []
+        for item in news:
+            if isinstance(item, GroupNews):
+                transitions.extend(self._absorb_group(item))
+                continue
+            rule = self._rules.get(item.rule)
+            if rule is None or rule.followed_by is None:
+                continue  # a rule removed (or not yet loaded) here: nothing to match
+            for half in item.halves:
+                try:
+                    role = Role(half.role)
+                except ValueError:
+                    raise InvalidInput(
+                        f"unknown pattern role {half.role!r}", source="cep handoff", field="role"
+                    ) from None
+                halves.append(
+                    (
+                        half.time,
+                        role,
+                        rule,
+                        half.labels,
+                        half.value,
+                        half.what,
+                        half.source,
+                        half.firing,
+                    )
+                )
+        transitions.extend(self._follow(transitions, [], received=halves))
+        return self._output(transitions, 0)
 
     def end_series(self, meter: str, labels: Mapping[str, str], time: float) -> None:
         """A staleness marker: the series stopped at `time` (its rules' missing-data
         policies apply from then on, at the next `advance`)."""
         series = key_of(labels)
         for rule in self._by_meter.get(meter, ()):
+            if rule.group_by and self._owns is not None:
+                ended = self._members.end(rule, labels, time)
+                if ended is not None:
+                    # nothing is judged at a stale marker: what it causes shows at `advance`
+                    self._hand(GroupNews(rule.name, ended[0], (ended[1],), None))
+                continue
             if rule.group_by:
                 self._end_member(rule, labels, time)
                 continue
@@ -187,6 +272,7 @@ class CepEngine:
         alarms that have calmed down settle."""
         transitions: list[AlarmTransition] = []
         idle: list[TrackKey] = []
+        self._members.expire(self._rules, now)
         for key, track in sorted(self._tracks.items()):
             name = key[0]
             matcher = self._matchers.get(name)
@@ -209,6 +295,7 @@ class CepEngine:
         """The entity (a deleted VM, a removed host) is gone: its alarms are resolved
         and forgotten instead of going to no_data."""
         transitions: list[AlarmTransition] = []
+        self._members.retire(lambda labels: _names(labels, entity))
         for key in sorted(self._tracks):
             track = self._tracks[key]
             if track.members:
@@ -238,14 +325,17 @@ class CepEngine:
     # --- persistence ------------------------------------------------------
 
     def snapshot(self, only_dirty: bool = False) -> list[dict[str, Any]]:
-        """JSON-able state of the tracks (with their rule's name and version); with
-        `only_dirty`, just those changed since the last snapshot, which are marked clean."""
+        """JSON-able state of the tracks (with their rule's name and version), and
+        of the group members reduced here for a judge elsewhere (entity
+        `member:<series>`); with `only_dirty`, just those changed since the last
+        snapshot, which are marked clean."""
         out: list[dict[str, Any]] = []
         for (name, _), track in sorted(self._tracks.items()):
             if only_dirty and not track.dirty:
                 continue
             track.dirty = False
             out.append({"rule": name, "version": self._rules[name].version, **track.snapshot()})
+        out.extend(self._members.snapshot(self._rules, only_dirty))
         return out
 
     def changes(self) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
@@ -254,12 +344,14 @@ class CepEngine:
         return self.snapshot(only_dirty=True), removed
 
     def forget(self, drop: Callable[[Mapping[str, str]], bool]) -> int:
-        """Drop the tracks whose series labels `drop` picks, without resolving them
-        (a worker letting a partition go: the next holder restores them)."""
+        """Drop the tracks whose labels `drop` picks (a series', a group's or a
+        pattern key's), and the group members reduced here whose series it
+        picks, without resolving them (a worker letting a partition go: the next
+        holder restores them)."""
         gone = [key for key, track in self._tracks.items() if drop(track.labels)]
         for key in gone:
             del self._tracks[key]
-        return len(gone)
+        return len(gone) + self._members.forget(drop)
 
     def restore(
         self,
@@ -268,18 +360,28 @@ class CepEngine:
     ) -> int:
         """Bring back tracks saved by `snapshot` for rules that still exist (a rule
         edited since keeps them), only those `keep` picks when it is given; returns
-        how many were restored. A track already live is left as it is."""
+        how many were restored. A track already live is left as it is. Members
+        saved apart are restored only when spread; a single engine keeps its
+        members inside their group's track."""
         restored = 0
-        for entry in saved:
+        entries = list(saved)
+        unseeded: list[Track] = []
+        for entry in entries:
             rule = self._rules.get(str(entry.get("rule", "")))
-            if rule is None:
+            if rule is None or not entry.get("member"):
                 continue
-            try:
-                track = Track.restore(rule, entry)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise InvalidInput(
-                    f"unreadable saved alarm state: {exc!r}", source="cep state", field=rule.name
-                ) from exc
+            if self._owns is None or not rule.group_by:
+                continue
+            if _restored(rule, entry, lambda r, e: self._members.restore(r, e, keep)):
+                restored += 1
+        for entry in entries:
+            rule = self._rules.get(str(entry.get("rule", "")))
+            if rule is None or entry.get("member"):
+                continue
+            track = _restored(rule, entry, Track.restore)
+            if self._owns is not None and rule.group_by:
+                # state saved by a single engine: its members' windows live on here
+                self._members.seed(rule, track.members.values(), keep)
             if not _fits(rule, track) or (keep is not None and not keep(track.labels)):
                 continue
             key = (rule.name, key_of(track.labels))
@@ -287,6 +389,13 @@ class CepEngine:
                 continue
             self._tracks[key] = track
             restored += 1
+            if rule.followed_by is not None and "firing" not in entry:
+                unseeded.append(track)
+        for track in unseeded:
+            # saved before patterns kept their firing alarms: those found here count
+            pattern = self._rules[track.alarm.rule].followed_by
+            if pattern is not None and pattern.first.rule and track.first_at is not None:
+                track.firing = self._firing_on(pattern.first.rule, track.labels)
         return restored
 
     # --- helpers ----------------------------------------------------------
@@ -312,7 +421,7 @@ class CepEngine:
             track = self._tracks[key] = Track.new(rule, group_name(found), found)
         name = series_name(labels)
         member = track.members.get(name)
-        if member is None:
+        if member is None or member.rejoins(rule, sample.time):
             member = track.members[name] = Member(labels, Window(rule.window))
         if sample.time <= member.last_time:
             return None
@@ -321,6 +430,49 @@ class CepEngine:
         track.stale_at = None
         track.dirty = True
         return key
+
+    # --- spread over workers: members reduced here, groups and patterns judged
+    # where their key's placement is held -----------------------------------
+
+    def _hand(self, news: GroupNews) -> list[AlarmTransition]:
+        """Judge the group here if this worker holds it, else hand the news over."""
+        owns = self._owns
+        if owns is None or owns(news.place):
+            return self._absorb_group(news)
+        self._outbox.append(news)
+        return []
+
+    def _absorb_group(self, news: GroupNews) -> list[AlarmTransition]:
+        """Take members' news into their group's track; judge it when asked to."""
+        rule = self._rules.get(news.rule)
+        if rule is None or not rule.group_by or set(news.group) != set(rule.group_by):
+            return []  # a rule removed or edited here since: its news means nothing
+        key = (rule.name, key_of(news.group))
+        track = self._tracks.get(key)
+        if track is None:
+            if news.judge_at is None:
+                return []
+            track = self._tracks[key] = Track.new(rule, group_name(news.group), dict(news.group))
+        for told in news.members:
+            member = track.members.get(told.name)
+            if member is None:
+                # the window stays with the member's own worker; the judge needs its value
+                member = track.members[told.name] = Member(dict(told.labels), Window(0.0))
+            elif told.last_time < member.last_time:
+                continue  # older news overtaken by newer
+            member.last_time = told.last_time
+            member.value = told.value
+            member.stale_at = told.stale_at
+            if told.stale_at is None:
+                track.last_time = max(track.last_time, told.last_time)
+                track.stale_at = None
+        track.dirty = True
+        if news.judge_at is None:
+            stale = [m.stale_at for m in news.members if m.stale_at is not None]
+            if stale and all(m.stale_at is not None for m in track.members.values()):
+                self._steppers[rule.name].end(track, max(stale))
+            return []
+        return self._judge_group(key, news.judge_at)
 
     def _judge_group(self, key: TrackKey, time: float) -> list[AlarmTransition]:
         track = self._tracks[key]
@@ -354,21 +506,57 @@ class CepEngine:
             self._steppers[rule.name].end(track, time)
 
     def _follow(
-        self, transitions: list[AlarmTransition], happenings: list[Happening]
+        self,
+        transitions: list[AlarmTransition],
+        happenings: list[Happening],
+        received: Iterable[Happening] = (),
     ) -> list[AlarmTransition]:
         """Feed patterns what happened, in time order: alarms of the rules they
-        name (firing, or no longer firing) and samples meeting their conditions."""
+        name (firing, or no longer firing) and samples meeting their conditions.
+        Spread, halves for keys judged elsewhere are handed over; `received`
+        halves were handed to this worker and are matched here."""
         if not self._matchers:
             return []
+        # Each half from an alarm says whether that alarm still fires underneath
+        # once the batch is done: the key's judge (maybe another worker) keeps
+        # the set of the `first` rule's alarms firing on the key.
+        fires = self._firing_index(transitions)
         for t in transitions:
             for pattern_rule, role in self._pattern_rules.get(t.rule, ()):
                 what = f"alarm {t.rule} on {t.entity}"
+                firing = fires.get((t.rule, t.entity), False)
                 if t.current == AlarmState.ALARM:
-                    happenings.append((t.time, role, pattern_rule, t.labels, t.value, what))
+                    happenings.append(
+                        (t.time, role, pattern_rule, t.labels, t.value, what, t.entity, firing)
+                    )
                 elif t.previous == AlarmState.ALARM and role == Role.FIRST:
-                    happenings.append((t.time, Role.CLEARED, pattern_rule, t.labels, t.value, what))
+                    happenings.append(
+                        (t.time, Role.CLEARED, pattern_rule, t.labels, t.value, what, t.entity,
+                         firing)
+                    )  # fmt: skip
+        local: list[Happening] = list(received)
+        away: dict[TrackKey, tuple[ThresholdRule, dict[str, str], list[HalfNews]]] = {}
+        for happening in happenings:
+            rule, labels = happening[2], happening[3]
+            pattern = rule.followed_by
+            found = None if pattern is None else pattern.key(labels)
+            owns = self._owns
+            if found is None or owns is None or owns(placement(found)):
+                local.append(happening)
+                continue
+            time, role, _, _, value, what, source, firing = happening
+            half = HalfNews(time, int(role), dict(labels), value, what, source, firing)
+            away.setdefault((rule.name, key_of(found)), (rule, found, []))[2].append(half)
+        for key in sorted(away):
+            rule, found, halves = away[key]
+            halves.sort(key=lambda h: (h.time, h.role))
+            self._outbox.append(PatternNews(rule.name, found, tuple(halves)))
+        return self._match(local)
+
+    def _match(self, happenings: list[Happening]) -> list[AlarmTransition]:
         out: list[AlarmTransition] = []
-        for time, role, rule, labels, value, what in sorted(happenings, key=lambda h: (h[0], h[1])):
+        ordered = sorted(happenings, key=lambda h: (h[0], h[1]))
+        for time, role, rule, labels, value, what, source, firing in ordered:
             pattern = rule.followed_by
             found = None if pattern is None else pattern.key(labels)
             if pattern is None or found is None:
@@ -379,23 +567,45 @@ class CepEngine:
             if role == Role.FIRST:
                 if track is None:
                     track = self._tracks[key] = Track.new(rule, series_name(found), found)
+                if source:
+                    track.firing.add(source)
                 matcher.first(track, time)
             elif track is None:
                 continue
             elif role == Role.THEN:
                 out.extend(matcher.then(track, time, value, what))
-            elif not self._still_firing(pattern.first.rule, found):
-                out.extend(matcher.first_cleared(track, time))
+            else:
+                # The incident is over when the last alarm of `first` on the key
+                # stops, at the latest time one stopped: halves from several
+                # workers may come out of time order.
+                if not firing:
+                    track.firing.discard(source)
+                    track.left_at = time if track.left_at is None else max(track.left_at, time)
+                    track.dirty = True
+                if not track.firing:
+                    out.extend(matcher.first_cleared(track, max(time, track.left_at or time)))
         return out
 
-    def _still_firing(self, rule: str, key: Mapping[str, str]) -> bool:
-        """Whether an alarm of `rule` with these label values fires underneath."""
-        for (name, _), track in self._tracks.items():
-            if name != rule or track.base != AlarmState.ALARM:
-                continue
-            if all(track.alarm.labels.get(k) == v for k, v in key.items()):
-                return True
-        return False
+    def _firing_index(self, transitions: list[AlarmTransition]) -> dict[tuple[str, str], bool]:
+        """Whether each alarm a pattern names among `transitions` fires underneath."""
+        wanted = {t.rule for t in transitions if t.rule in self._pattern_rules}
+        if not wanted:
+            return {}
+        return {
+            (name, track.alarm.entity): track.base == AlarmState.ALARM
+            for (name, _), track in self._tracks.items()
+            if name in wanted
+        }
+
+    def _firing_on(self, rule: str, key: Mapping[str, str]) -> set[str]:
+        """The entities whose alarm of `rule` with these label values fires underneath."""
+        return {
+            track.alarm.entity
+            for (name, _), track in self._tracks.items()
+            if name == rule
+            and track.base == AlarmState.ALARM
+            and all(track.alarm.labels.get(k) == v for k, v in key.items())
+        }
 
     def _output(self, transitions: list[AlarmTransition], ignored: int) -> CepOutput:
         events: list[Event] = []
@@ -419,8 +629,14 @@ class CepEngine:
                         f"{transition.current.value} {rule.name} on {transition.entity}: "
                         f"{transition.reason}"
                     )
+        handoffs, self._outbox = tuple(self._outbox), []
         return CepOutput(
-            tuple(transitions), tuple(events), tuple(log_lines), ignored, tuple(deliveries)
+            tuple(transitions),
+            tuple(events),
+            tuple(log_lines),
+            ignored,
+            tuple(deliveries),
+            handoffs,
         )
 
 
@@ -435,6 +651,19 @@ def _fits(rule: ThresholdRule, track: Track) -> bool:
     if rule.group_by:
         return set(track.labels) == set(rule.group_by)
     return rule.selects(track.labels)
+
+
+def _restored(
+    rule: ThresholdRule,
+    entry: Mapping[str, Any],
+    build: Callable[[ThresholdRule, Mapping[str, Any]], _Restored],
+) -> _Restored:
+    try:
+        return build(rule, entry)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"unreadable saved alarm state: {exc!r}", source="cep state", field=rule.name
+        ) from exc
 
 
 def _names(labels: Mapping[str, str], entity: str) -> bool:

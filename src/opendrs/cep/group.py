@@ -30,6 +30,11 @@ class Member:
         self.stale_at = None
         self.value = self.window.reduce(rule.aggregate)
 
+    def rejoins(self, rule: ThresholdRule, time: float) -> bool:
+        """Whether a sample at `time` finds the member gone from its group (silent,
+        or ended): it then starts afresh, whether its leaving was noticed or not."""
+        return time > self.last_time and self.gone_at(rule) <= time
+
     def gone_at(self, rule: ThresholdRule) -> float:
         """When the member drops out of its group: its stale marker, else
         `missing.after` past its last sample."""

@@ -47,6 +47,9 @@ class Track:
     # A followed_by rule's pending `first` and latest `then` (see cep/pattern.py).
     first_at: float | None = None
     then_at: float | None = None
+    # Spread over workers: the alarms of a pattern's `first` rule firing on the key.
+    firing: set[str] = field(default_factory=set)
+    left_at: float | None = None  # when the latest of them stopped firing
     # What kind of key the track is for (see `shape_of`): a rule edited into
     # another kind does not inherit the old tracks.
     shape: str = ""
@@ -113,6 +116,8 @@ class Track:
             **({"shape": self.shape} if self.shape else {}),
             **({"first_at": self.first_at} if self.first_at is not None else {}),
             **({"then_at": self.then_at} if self.then_at is not None else {}),
+            **({"firing": sorted(self.firing)} if self.firing else {}),
+            **({"left_at": self.left_at} if self.left_at is not None else {}),
         }
 
     @classmethod
@@ -143,6 +148,8 @@ class Track:
             track.members[str(name)] = Member.restore(rule, member)
         track.first_at = _opt_float(saved.get("first_at"))
         track.then_at = _opt_float(saved.get("then_at"))
+        track.firing = {str(x) for x in saved.get("firing", [])}
+        track.left_at = _opt_float(saved.get("left_at"))
         track.shape = str(saved.get("shape", ""))
         track.dirty = False
         return track

@@ -173,6 +173,7 @@ class Matcher:
     def first_cleared(self, track: Track, time: float) -> list[AlarmTransition]:
         """The `first` rule no longer fires on the key: the incident is over."""
         track.first_at = None
+        track.left_at = None
         track.dirty = True
         if track.base != AlarmState.ALARM:
             return []

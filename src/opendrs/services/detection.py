@@ -13,10 +13,10 @@ from functools import partial
 from typing import Any
 
 from opendrs.bus import codec, subjects
-from opendrs.bus.partitioning import partition_of
+from opendrs.bus.partitioning import partition_group, partition_of
 from opendrs.cep.engine import CepEngine, CepOutput
+from opendrs.cep.handoff import News, news_from_dict, news_to_dict, placement
 from opendrs.cep.rule import ThresholdRule
-from opendrs.cep.series import entity_of
 from opendrs.domain.alarm import AlarmState, AlarmTransition
 from opendrs.domain.clock import Clock, WallClock
 from opendrs.domain.errors import InvalidInput
@@ -28,6 +28,9 @@ from opendrs.notify.dispatcher import Dispatcher
 log = logging.getLogger(__name__)
 
 WATERMARK_METER_PREFIX = "watermark."
+HANDOFF_TYPE = "opendrs.cep.handoff"
+# The durable group of partition p's handoffs is `cep-handoff-p<p>`.
+HANDOFF_ROLE = "cep-handoff"
 # Published by whoever sees an instance or host disappear; data {"entity": name}.
 ENTITY_DELETED = subjects.INVENTORY_DELETED
 
@@ -52,7 +55,10 @@ def watermark_sample(transition: AlarmTransition) -> Sample:
 
 class Detection:
     """`consume=False` leaves the sample subscriptions to the caller (a
-    PartitionWorker hands its partitions' events to `on_samples`)."""
+    PartitionWorker hands its partitions' events to `on_samples`), which tells
+    it what it holds with `hold`. Such a worker judges the groups and pattern
+    keys placed in its partitions: it hands the others' members and halves to
+    their holders on `cep.handoff.<partition>` and takes theirs from there."""
 
     def __init__(
         self,
@@ -78,6 +84,7 @@ class Detection:
         self._unremoved: set[tuple[str, str]] = set()
         self._held: frozenset[int] | None = None
         self._partition_count = 1
+        self._handoffs: dict[int, Subscription] = {}
         self.transitions = 0
         self.events = 0
         self.failures = 0
@@ -104,9 +111,10 @@ class Detection:
         ]
 
     def stop(self) -> None:
-        for sub in self._subscriptions:
+        for sub in [*self._subscriptions, *self._handoffs.values()]:
             sub.close()
         self._subscriptions = []
+        self._handoffs = {}
 
     # --- inputs -----------------------------------------------------------
 
@@ -124,6 +132,16 @@ class Detection:
         with self._lock:
             self._handle(self._engine.process([watermark_sample(transition)]))
 
+    def on_handoff(self, event: Event) -> None:
+        """Members' news and pattern halves another worker handed to this one
+        (news for a partition no longer held here goes on to its holder)."""
+        news = news_from_dict(event.data)
+        with self._lock:
+            mine = [n for n in news if self._judged_here(n.place)]
+            if len(mine) < len(news):
+                self._hand_over([n for n in news if not self._judged_here(n.place)])
+            self._handle(self._engine.absorb(mine))
+
     def on_entity_deleted(self, event: Event) -> None:
         entity = event.data.get("entity") or event.subject
         if not isinstance(entity, str) or not entity:
@@ -136,10 +154,18 @@ class Detection:
         share. Newly held partitions get their saved state back; released ones
         are forgotten here (their state stays saved for the next holder)."""
         wanted = frozenset(partitions)
+        # Stop taking news for released partitions first (outside the lock: a
+        # subscription may wait for the transport, whose handlers wait for the
+        # lock): what is not yet absorbed goes back to the partition's group for
+        # the next holder, and what was is in the state saved below.
+        for partition in sorted(set(self._handoffs) - wanted):
+            self._handoffs.pop(partition).close()
         with self._lock:
             previous = self._held
             self._held = wanted
             self._partition_count = count
+            if previous is None:
+                self._engine.spread(self._judged_here)
             if previous is not None and previous - wanted:
                 released = previous - wanted
                 self._save()
@@ -151,10 +177,20 @@ class Detection:
                     keep=lambda labels: self._partition(labels) in gained,
                 )
                 log.info("partitions %s: restored %d alarm series", sorted(gained), restored)
+        for partition in sorted(wanted - set(self._handoffs)):
+            self._handoffs[partition] = self._bus.subscribe(
+                subjects.cep_handoff(partition),
+                self.on_handoff,
+                group=partition_group(HANDOFF_ROLE, partition),
+            )
 
     def _partition(self, labels: Mapping[str, str]) -> int:
-        entity, _, _ = entity_of(labels)
-        return partition_of(entity, self._partition_count)
+        """Where a series, a group or a pattern's key is judged."""
+        return partition_of(placement(labels), self._partition_count)
+
+    def _judged_here(self, place: str) -> bool:
+        held = self._held
+        return held is None or partition_of(place, self._partition_count) in held
 
     def tick(self) -> None:
         """Let time pass (call it every few seconds): silent series go to no_data
@@ -191,12 +227,33 @@ class Detection:
         for produced in output.events:
             self.events += 1
             self._bus.publish(subjects.AUDIT_REQUESTS, produced)
+        if output.handoffs:
+            self._hand_over(output.handoffs)
         dispatcher = self._dispatcher
         if dispatcher is not None and output.transitions:
             self._guarded(
                 "dispatch", lambda: dispatcher.dispatch(output.transitions, output.deliveries)
             )
         self._save()
+
+    def _hand_over(self, handoffs: Iterable[News]) -> None:
+        """One event per partition whose holder judges some of this news."""
+        by_partition: dict[int, list[News]] = {}
+        for news in handoffs:
+            by_partition.setdefault(partition_of(news.place, self._partition_count), []).append(
+                news
+            )
+        for partition, found in sorted(by_partition.items()):
+            event = Event(
+                type=HANDOFF_TYPE,
+                source="opendrs.cep",
+                time=self._clock.now(),
+                subject=str(partition),
+                data=news_to_dict(found),
+            )
+            self._guarded(
+                "hand over", partial(self._bus.publish, subjects.cep_handoff(partition), event)
+            )
 
     def _save(self) -> None:
         state = self._state
