@@ -11,7 +11,7 @@ import tracemalloc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -299,12 +299,13 @@ class _Inventory:
     hundreds of thousands of times)."""
 
     def __init__(self) -> None:
-        # By vm × hosts + host: one int key per placement, cheaper than a pair.
-        self._instances: dict[int, Instance] = {}
+        # By vm × hosts + host: one int key per placement, cheaper than a pair; each
+        # with its name, so a cluster's mapping is built in one C-level pass.
+        self._instances: dict[int, tuple[str, Instance]] = {}
         self._flavors: dict[int, Flavor] = {}
         self._hosts: dict[tuple[int, bool], Host] = {}
 
-    def instance(self, centre: DataCentre, vm: int, host: int) -> Instance:
+    def _named(self, centre: DataCentre, vm: int, host: int) -> tuple[str, Instance]:
         key = vm * centre.fleet.hosts + host
         found = self._instances.get(key)
         if found is None:
@@ -312,18 +313,25 @@ class _Inventory:
             flavor = self._flavors.get(ram)
             if flavor is None:
                 flavor = self._flavors[ram] = Flavor(f"cloudsim.{ram}", 1, ram)
-            found = Instance(centre.fleet.vm_names[vm], centre.fleet.host_names[host], flavor)
+            name = centre.fleet.vm_names[vm]
+            found = (name, Instance(name, centre.fleet.host_names[host], flavor))
             self._instances[key] = found
         return found
 
-    def instances(self, centre: DataCentre, vms: IntArray, hosts: IntArray) -> list[Instance]:
-        """`instance` for each pair of `vms` and `hosts`."""
-        known = self._instances
+    def instances(self, centre: DataCentre, vms: IntArray, hosts: IntArray) -> dict[str, Instance]:
+        """The instance of each pair of `vms` and `hosts` (made once per placement),
+        by name, in their order."""
         keys = (vms * centre.fleet.hosts + hosts).tolist()
-        return [
-            known.get(key) or self.instance(centre, v, h)
-            for key, v, h in zip(keys, vms.tolist(), hosts.tolist(), strict=True)
-        ]
+        found = list(map(self._instances.get, keys))
+        # Each step brings a few placements not met before: found by C-level scans.
+        missing = -1
+        try:
+            while True:
+                missing = found.index(None, missing + 1)
+                found[missing] = self._named(centre, int(vms[missing]), int(hosts[missing]))
+        except ValueError:  # no None left
+            pass
+        return dict(cast("list[tuple[str, Instance]]", found))
 
     def host(self, centre: DataCentre, h: int, enabled: bool) -> Host:
         found = self._hosts.get((h, enabled))
@@ -356,7 +364,7 @@ def _cluster_for(centre: DataCentre, solution: Solution, inventory: _Inventory) 
     on_them = np.flatnonzero(centre.vm_alive & touched[centre.vm_host])
     where = centre.vm_host[on_them].astype(np.int64)
     instances = inventory.instances(centre, on_them.astype(np.int64), where)
-    return Cluster.of(hosts, instances)
+    return Cluster(hosts={h.name: h for h in hosts}, instances=instances)
 
 
 def _figures(

@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 
 from opendrs.cloud.sim.cloudsim.driver import DataCentreActions
-from opendrs.cloud.sim.cloudsim.engine import CLOUDSIM, REALISTIC, DataCentre
+from opendrs.cloud.sim.cloudsim.engine import CLOUDSIM, REALISTIC, DataCentre, _Sample
 from opendrs.cloud.sim.cloudsim.hardware import build_fleet, vm_types
 from opendrs.cloud.sim.cloudsim.initial import first_fit
 from opendrs.cloud.sim.traces import load_day
+from opendrs.decision.consolidation.snapshot import power_at
 from opendrs.domain.errors import DriverError
 from opendrs.domain.host import HostState
 from opendrs.domain.ports import OperationState
-from opendrs.services.simulation import trace_dir
+from opendrs.services.simulation import run_day, trace_dir
 
 
 def flat_traces(values: list[float], steps: int = 289) -> np.ndarray:
@@ -138,3 +139,21 @@ def test_driver_names_what_is_wrong() -> None:
         actions.start_migration("a", "host-00000")
     with pytest.raises(DriverError, match="unknown operation"):
         actions.operation("nope")
+
+
+@pytest.mark.parametrize("profile", ["cloudsim", "realistic"])
+def test_each_samples_watts_are_worked_out_once_with_the_same_energy(
+    profile: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A sample ends one interval and starts the next: its watts are kept from the
+    first to the second. Working them out afresh each time gives the same joules."""
+    kept = run_day("20110303", "thr-mmt-0.8", profile, hosts=60, vms=80, steps=24).centre.totals
+
+    def afresh(self: DataCentre, sample: _Sample) -> np.ndarray:
+        hosts = np.arange(self.fleet.hosts)
+        return power_at(self.fleet.host_power, hosts, sample.utilisation)
+
+    monkeypatch.setattr(DataCentre, "_watts", afresh)
+    again = run_day("20110303", "thr-mmt-0.8", profile, hosts=60, vms=80, steps=24).centre.totals
+    assert kept.energy_j > 0.0
+    assert kept == again  # every total, the energy to the last bit

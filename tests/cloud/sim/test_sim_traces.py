@@ -135,3 +135,36 @@ def test_knots_are_the_sample_times_inside_an_interval() -> None:
     assert workload.knots_between(0.0, 900.0) == [300.0, 600.0]
     assert workload.knots_between(300.0, 600.0) == []
     assert workload.knots_between(250.0, 610.0) == [300.0, 600.0]
+
+
+CELLS = st.one_of(
+    st.integers(0, 100).map(str),
+    st.sampled_from(["-1", "101", " 7", "+8", "1_0", "٣", "", "x", "5.0", "0100"]),
+)
+
+
+@given(st.lists(st.lists(CELLS, min_size=3, max_size=3), min_size=1, max_size=5))
+def test_quick_row_reading_gives_what_the_cell_by_cell_reading_gives(
+    rows: list[list[str]],
+) -> None:
+    """Valid rows take a quick path (one int() per cell, one division per row); any
+    other falls back to the cell by cell reading, whose error names the cell. Same
+    floats, same errors, either way."""
+    from opendrs.cloud.sim import traces as module
+
+    lines = [["vm", "t0", "t1", "t2"], *([f"vm{i}", *row] for i, row in enumerate(rows))]
+
+    def read() -> list[tuple[str, bytes]] | str:
+        try:
+            return [(t.name, t.values.tobytes()) for t in module._parse(iter(lines), "f")]
+        except InvalidInput as error:
+            return str(error)
+
+    quick = read()
+    original = module._quick_values
+    module._quick_values = lambda row, width: None
+    try:
+        plain = read()
+    finally:
+        module._quick_values = original
+    assert quick == plain

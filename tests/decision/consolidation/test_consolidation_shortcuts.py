@@ -7,14 +7,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from consolidation_builders import snapshot
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opendrs.decision.consolidation.detectors import (
+    _FULL_QUARTILES,
     Detector,
     InterquartileRange,
     LocalRegression,
     MedianAbsoluteDeviation,
     Threshold,
     _history,
+    _quartile_positions,
     _utilisation,
 )
 from opendrs.decision.consolidation.load import Load
@@ -30,9 +34,12 @@ DETECTORS: list[Detector] = [
 ]
 
 
-def random_snapshot(seed: int, hosts: int = 40, vms: int = 60) -> Snapshot:
+def random_snapshot(
+    seed: int, hosts: int = 40, vms: int = 60, full_share: float | None = None
+) -> Snapshot:
     """Hosts of two kinds, half of them idle; VMs of four sizes with random, partly
-    short histories (so every fallback of the detectors is exercised)."""
+    short histories (so every fallback of the detectors is exercised); `full_share`:
+    the chance that a VM's history is full instead."""
     rng = np.random.default_rng(seed)
     mips = [3720.0 if i % 2 else 5320.0 for i in range(hosts)]
     busy = rng.choice(hosts, size=hosts // 2, replace=False)
@@ -44,6 +51,8 @@ def random_snapshot(seed: int, hosts: int = 40, vms: int = 60) -> Snapshot:
         demand = float(rng.uniform(0.0, 0.9)) * nominal
         table.append((int(rng.choice(busy)), nominal, demand, ram))
         length = int(rng.choice([5, 11, 12, 20, HISTORY_LENGTH, HISTORY_LENGTH]))
+        if full_share is not None:
+            length = HISTORY_LENGTH if rng.random() < full_share else int(rng.integers(1, 30))
         histories.append(rng.uniform(0.0, 0.9, size=length).round(2).tolist())
     return snapshot(mips, table, histories)
 
@@ -65,6 +74,34 @@ def test_placer_finds_what_find_host_finds(detector: Detector, seed: int) -> Non
         expected = find_host(plain, vm, excluded, detector)
         assert placer.find(vm) == expected
         if expected >= 0:
+            for load in (plain, quick):
+                load.remove(vm, int(s.vm_host[vm]))
+                load.add(vm, expected)
+
+
+@pytest.mark.parametrize("detector", DETECTORS, ids=lambda d: type(d).__name__)
+@given(
+    seed=st.integers(0, 100_000),
+    full_share=st.floats(0.0, 1.0),
+    exclusion=st.floats(0.0, 0.5),
+    hosts=st.integers(4, 60),
+)
+@settings(max_examples=30, deadline=None)
+def test_placer_finds_what_find_host_finds_as_hosts_fill(
+    detector: Detector, seed: int, full_share: float, exclusion: float, hosts: int
+) -> None:
+    """Every VM placed in turn (so hosts fill, idle ones wake and detectors start to
+    flag): the placer's shortcuts (idle kinds, the cheapest host kept when the
+    detector spares it) against the plain search."""
+    s = random_snapshot(seed, hosts=hosts, full_share=full_share)
+    rng = np.random.default_rng(seed)
+    plain, quick = Load(s), Load(s)
+    excluded = rng.random(s.hosts) < exclusion
+    placer = Placer(quick, detector, excluded)
+    for vm in rng.permutation(s.vms).tolist():
+        expected = find_host(plain, vm, excluded, detector)
+        assert placer.find(vm) == expected
+        if expected >= 0 and expected != int(s.vm_host[vm]):
             for load in (plain, quick):
                 load.remove(vm, int(s.vm_host[vm]))
                 load.add(vm, expected)
@@ -177,3 +214,125 @@ def test_maximum_correlation_picks_the_vm_the_others_explain() -> None:
     assert MaximumCorrelation()._regressions(load, 0, [0, 1, 2, 3], np.array(histories)) == (
         expected
     )
+
+
+def plain_robust_flags(
+    detector: MedianAbsoluteDeviation | InterquartileRange, load: Load, hosts: np.ndarray, vm: int
+) -> list[bool]:
+    """The robust detectors' rule host by host in plain Python floats (the same IEEE
+    operations, so the same values): MAD or IQR of the host's trimmed history, with
+    `vm` added when vm >= 0, and THR 0.7 when fewer than 12 points are known."""
+    s = load.snapshot
+    flags = []
+    for h in hosts.tolist():
+        requested = float(load.requested[h])
+        row = load.history[h].tolist()
+        length = int(load.history_length[h])
+        if vm >= 0:
+            requested += float(s.vm_demand[vm])
+            factor = float(s.vm_mips[vm]) / float(s.host_mips[h])
+            row = [r + v * factor for r, v in zip(row, s.vm_history[vm].tolist(), strict=True)]
+            length = max(length, int(load.vm_trimmed[vm]))
+        u = requested / float(s.host_mips[h])
+        if length < 12:
+            flags.append(u > 0.7)
+            continue
+        known = row[:length]
+        ordered = sorted(known)
+        if isinstance(detector, MedianAbsoluteDeviation):
+            median = (ordered[(length - 1) // 2] + ordered[length // 2]) / 2.0
+            deviations = sorted(abs(x - median) for x in known)
+            spread = (deviations[(length - 1) // 2] + deviations[length // 2]) / 2.0
+        else:
+            q1, q3 = _quartile_positions(length)
+            spread = ordered[q3] - ordered[q1]
+        flags.append(u > 1.0 - detector.safety * spread)
+    return flags
+
+
+@pytest.mark.parametrize(
+    "detector",
+    [MedianAbsoluteDeviation(2.5), InterquartileRange(1.5)],
+    ids=lambda d: type(d).__name__,
+)
+@given(seed=st.integers(0, 10_000), full_share=st.floats(0.0, 1.0))
+@settings(max_examples=40, deadline=None)
+def test_robust_detectors_decide_as_the_plain_rule(
+    detector: MedianAbsoluteDeviation | InterquartileRange, seed: int, full_share: float
+) -> None:
+    """Every path (full rows, the VM's full history, masks, the fallback) against the
+    rule computed host by host, with and without a VM added."""
+    s = random_snapshot(seed, full_share=full_share)
+    load = Load(s)
+    rng = np.random.default_rng(seed)
+    for _ in range(6):
+        hosts = np.sort(rng.choice(s.hosts, size=int(rng.integers(1, s.hosts)), replace=False))
+        expected = plain_robust_flags(detector, load, hosts, -1)
+        assert detector.overloaded(load, hosts).tolist() == expected
+        vm = int(rng.integers(s.vms))
+        expected = plain_robust_flags(detector, load, hosts, vm)
+        assert detector.overloaded_with(load, hosts, vm).tolist() == expected
+
+
+def test_full_quartiles_are_the_quartile_positions_of_a_full_history() -> None:
+    assert _quartile_positions(HISTORY_LENGTH) == _FULL_QUARTILES
+
+
+@given(seed=st.integers(0, 10_000), full_share=st.floats(0.0, 1.0))
+@settings(max_examples=40, deadline=None)
+def test_local_regression_without_a_vm_matches_the_general_path(
+    seed: int, full_share: float
+) -> None:
+    """`overloaded` takes a shortcut when every host has 10 points and moves last one
+    interval; the general path (horizons from the migration times) must agree. The
+    safety puts the threshold amid the predictions, so flags go both ways."""
+    s = random_snapshot(seed, full_share=full_share)
+    load = Load(s)
+    assert load.one_step_migrations
+    rng = np.random.default_rng(seed)
+    known = np.flatnonzero(load.history_length >= 10)
+    for mixed in (False, True):
+        pool = np.arange(s.hosts) if mixed else known
+        if not pool.size:
+            continue
+        hosts = np.sort(rng.choice(pool, size=int(rng.integers(1, pool.size + 1)), replace=False))
+        predictions = LocalRegression(1.0).predicted(load, hosts)
+        middle = float(np.median(predictions))
+        detector = LocalRegression(1.0 / middle if middle > 0 else 1.2)
+        quick = detector.overloaded(load, hosts)
+        load.one_step_migrations = False
+        general = detector.overloaded(load, hosts)
+        load.one_step_migrations = True
+        np.testing.assert_array_equal(quick, general)
+
+
+@given(
+    st.integers(1, 30).flatmap(
+        lambda n: st.lists(
+            st.lists(st.floats(0.0, 1.0), min_size=n, max_size=n), min_size=2, max_size=25
+        )
+    )
+)
+@settings(max_examples=60, deadline=None)
+def test_clear_winner_reductions_are_sum_and_mean(rows: list[list[float]]) -> None:
+    """`_clear_winner` calls the ufuncs' reduce where it once called sum() and mean()
+    and squares by multiplying: the same values, bit for bit."""
+    x = np.array(rows)
+    assert np.add.reduce(x * x, axis=0).tobytes() == (x**2).sum(axis=0).tobytes()
+    mean = np.add.reduce(x, axis=1, keepdims=True) / x.shape[1]
+    assert mean.tobytes() == x.mean(axis=1, keepdims=True).tobytes()
+
+
+@given(seed=st.integers(0, 10_000), threshold=st.floats(0.0, 1.2))
+@settings(max_examples=40, deadline=None)
+def test_threshold_judges_one_host_as_it_judges_it_among_others(
+    seed: int, threshold: float
+) -> None:
+    s = random_snapshot(seed)
+    load = Load(s)
+    detector = Threshold(threshold)
+    hosts = np.arange(s.hosts)
+    for vm in range(s.vms):
+        together = detector.overloaded_with(load, hosts, vm).tolist()
+        alone = [detector.host_overloaded_with(load, h, vm) for h in range(s.hosts)]
+        assert alone == together

@@ -28,19 +28,22 @@ class Detector(Protocol):
         ...
 
 
+# Hosts are index arrays: `take` reads what indexing with them reads, for less.
+
+
 def _utilisation(load: Load, hosts: IntArray, vm: int = -1) -> FloatArray:
-    requested = load.requested[hosts]
+    requested = load.requested.take(hosts)
     if vm >= 0:
         requested = requested + load.snapshot.vm_demand[vm]
-    u: FloatArray = requested / load.snapshot.host_mips[hosts]
+    u: FloatArray = requested / load.snapshot.host_mips.take(hosts)
     return u
 
 
 def _history(load: Load, hosts: IntArray, vm: int) -> tuple[FloatArray, IntArray]:
     if vm < 0:
-        return load.history[hosts], load.history_length[hosts]
-    rows: FloatArray = load.history[hosts] + load.share(vm, hosts)
-    lengths: IntArray = np.maximum(load.history_length[hosts], load.vm_trimmed[vm])
+        return load.history.take(hosts, axis=0), load.history_length.take(hosts)
+    rows: FloatArray = load.history.take(hosts, axis=0) + load.share(vm, hosts)
+    lengths: IntArray = np.maximum(load.history_length.take(hosts), load.vm_trimmed[vm])
     return rows, lengths
 
 
@@ -57,6 +60,12 @@ class Threshold:
     def overloaded_with(self, load: Load, hosts: IntArray, vm: int) -> BoolArray:
         flags: BoolArray = _utilisation(load, hosts, vm) > self.threshold
         return flags
+
+    def host_overloaded_with(self, load: Load, host: int, vm: int) -> bool:
+        """`overloaded_with` for one host, in scalars: the same sum, quotient and
+        comparison, so the same verdict (each host is judged on its own)."""
+        s = load.snapshot
+        return bool((load.requested[host] + s.vm_demand[vm]) / s.host_mips[host] > self.threshold)
 
 
 class _Robust:
@@ -78,9 +87,14 @@ class _Robust:
         raise NotImplementedError
 
     def _decide(self, u: FloatArray, rows: FloatArray, lengths: IntArray) -> BoolArray:
+        if _all_full(lengths):
+            # Every row full: `spread` is `full_spread` and no host falls back, so
+            # this is what the general case below gives, without its masks.
+            full: BoolArray = u > 1.0 - self.safety * self.full_spread(rows)
+            return full
         enough = lengths >= ROBUST_MIN_POINTS
         flags: BoolArray = u > FALLBACK_THRESHOLD
-        if enough.any():
+        if enough.size and enough[enough.argmax()]:  # enough.any(), for less
             threshold = 1.0 - self.safety * self.spread(rows[enough], lengths[enough])
             flags[enough] = u[enough] > threshold
         return flags
@@ -92,10 +106,15 @@ class _Robust:
     def overloaded_with(self, load: Load, hosts: IntArray, vm: int) -> BoolArray:
         if vm >= 0 and hosts.size and load.vm_trimmed[vm] >= HISTORY_LENGTH:
             # With the VM's full history every row is full (its length is the
-            # larger of the two): what `_decide` does then, without the masks.
-            rows = load.history[hosts] + load.share(vm, hosts)
+            # larger of the two), known without working the lengths out. The rows
+            # and utilisations are `_history`'s and `_utilisation`'s, the same
+            # operations on the same values, each host's MIPS read once.
+            s = load.snapshot
+            mips = s.host_mips.take(hosts)
+            share = s.vm_history[vm][None, :] * (s.vm_mips[vm] / mips)[:, None]
+            rows = load.history.take(hosts, axis=0) + share
             threshold = 1.0 - self.safety * self.full_spread(rows)
-            flags: BoolArray = _utilisation(load, hosts, vm) > threshold
+            flags: BoolArray = (load.requested.take(hosts) + s.vm_demand[vm]) / mips > threshold
             return flags
         rows, lengths = _history(load, hosts, vm)
         return self._decide(_utilisation(load, hosts, vm), rows, lengths)
@@ -146,8 +165,11 @@ class MedianAbsoluteDeviation(_Robust):
         return _medians(_masked_sorted(deviations, lengths, full), lengths, full)
 
     def full_spread(self, rows: FloatArray) -> FloatArray:
-        median = _full_medians(np.sort(rows, axis=1))
-        return _full_medians(np.sort(np.abs(rows - median[:, None]), axis=1))
+        ordered = rows.copy()
+        ordered.sort(axis=1)  # np.sort(rows, axis=1) without its wrapper
+        deviations = np.abs(rows - _full_medians(ordered)[:, None])
+        deviations.sort(axis=1)  # a fresh array: sorted where it is
+        return _full_medians(deviations)
 
 
 def _java_round(x: float) -> int:
@@ -159,7 +181,7 @@ class InterquartileRange(_Robust):
         full = _all_full(lengths)
         ordered = _masked_sorted(rows, lengths, full)
         if full:
-            q1, q3 = _quartile_positions(HISTORY_LENGTH)
+            q1, q3 = _FULL_QUARTILES
             result: FloatArray = ordered[:, q3] - ordered[:, q1]
             return result
         index = np.arange(len(lengths))
@@ -169,14 +191,19 @@ class InterquartileRange(_Robust):
         return result
 
     def full_spread(self, rows: FloatArray) -> FloatArray:
-        q1, q3 = _quartile_positions(HISTORY_LENGTH)
-        ordered = np.sort(rows, axis=1)
+        q1, q3 = _FULL_QUARTILES
+        ordered = rows.copy()
+        ordered.sort(axis=1)  # np.sort(rows, axis=1) without its wrapper
         result: FloatArray = ordered[:, q3] - ordered[:, q1]
         return result
 
 
 def _quartile_positions(points: int) -> tuple[int, int]:
     return _java_round(0.25 * (points + 1)) - 1, _java_round(0.75 * (points + 1)) - 1
+
+
+_FULL_QUARTILES = (7, 22)
+"""`_quartile_positions(HISTORY_LENGTH)`, asked for every full row (a test checks it)."""
 
 
 def regression_weights(points: int, at: float) -> FloatArray:
@@ -217,7 +244,7 @@ class LocalRegression:
             values: FloatArray = load.history[hosts, :REGRESSION_POINTS] @ weights
             if vm >= 0:
                 own = float(s.vm_history[vm, :REGRESSION_POINTS] @ weights)
-                values = values + own * s.vm_mips[vm] / s.host_mips[hosts]
+                values = values + own * s.vm_mips[vm] / s.host_mips.take(hosts)
             return values
         result = np.empty(len(hosts))
         kinds = np.unique(ahead).tolist()
@@ -233,6 +260,16 @@ class LocalRegression:
         return result
 
     def _decide(self, load: Load, hosts: IntArray, vm: int) -> BoolArray:
+        if vm < 0 and hosts.size and load.one_step_migrations:
+            lengths = load.history_length.take(hosts)
+            if lengths.min() >= REGRESSION_POINTS:
+                # Every host has history enough, so VMs too: each one's largest VM
+                # moves within one interval, and `predicted` would take its
+                # single-horizon branch with 1.
+                weights = self._weights_for(1)
+                alone: FloatArray = load.history[hosts, :REGRESSION_POINTS] @ weights
+                judged: BoolArray = alone * self.safety >= 1.0
+                return judged
         if (
             vm >= 0
             and hosts.size
@@ -246,7 +283,7 @@ class LocalRegression:
             weights = self._weights_for(1)
             values: FloatArray = load.history[hosts, :REGRESSION_POINTS] @ weights
             own = float(s.vm_history[vm, :REGRESSION_POINTS] @ weights)
-            values = values + own * s.vm_mips[vm] / s.host_mips[hosts]
+            values = values + own * s.vm_mips[vm] / s.host_mips.take(hosts)
             quick: BoolArray = values * self.safety >= 1.0
             return quick
         lengths = load.history_length[hosts]

@@ -105,7 +105,9 @@ class Placer:
         # Detectors that judge each host alone may be asked about any set of hosts:
         # a few at a time when that is dear (MAD, IQR), all at once when cheap (THR).
         self._one_by_one = bool(getattr(detector, "judges_hosts_one_by_one", False))
-        self._ask_all = isinstance(detector, Threshold)
+        self._threshold = detector if isinstance(detector, Threshold) else None
+        self._demand: list[float] = s.vm_demand.tolist()
+        self._memory: list[float] = s.vm_memory_mb.tolist()
         self._watts = s.host_power.ravel()
         rises = np.zeros_like(self._watts)
         rises[:-1] = self._watts[1:] - self._watts[:-1]
@@ -150,12 +152,12 @@ class Placer:
                 self._first[c] = i
                 if i < len(members):
                     chosen[members[i]] = True
-            hosts = np.flatnonzero(chosen)
+            hosts: IntArray = chosen.nonzero()[0]
             s = self.load.snapshot
             self._hosts = hosts
-            self._pe = s.host_pe_mips[hosts]
-            self._mips = s.host_mips[hosts]
-            self._now = self.load.power_now[hosts]
+            self._pe = s.host_pe_mips.take(hosts)
+            self._mips = s.host_mips.take(hosts)
+            self._now = self.load.power_now.take(hosts)
             self._rows = hosts * 11
         return self._hosts
 
@@ -164,16 +166,16 @@ class Placer:
         if not self._finite:
             return find_host(self.load, vm, self._excluded, self.detector)
         load = self.load
-        s = load.snapshot
         candidates = self._candidates()
         if not candidates.size:
             return -1
-        demand = s.vm_demand[vm]
+        demand = self._demand[vm]
         used = load.used.take(candidates)
-        ok = load.free.take(candidates) >= demand
-        ok &= self._pe >= demand
+        # Free MIPS and PE MIPS both at least the demand, in one comparison (a NaN
+        # stays NaN through the minimum and compares false as it would alone).
+        ok = np.minimum(load.free.take(candidates), self._pe) >= demand
         if self._memory_bounded:
-            ok &= load.memory_free.take(candidates) >= s.vm_memory_mb[vm]
+            ok &= load.memory_free.take(candidates) >= self._memory[vm]
         # power_at over every candidate, its two lookups folded into one table of
         # rises (the same differences, so the same watts).
         u = np.minimum(np.maximum((used + demand) / self._mips, 0.0), 1.0) * 10.0
@@ -182,25 +184,39 @@ class Placer:
         watts = self._watts.take(at) + self._rises.take(at) * (u - seg)
         busy = used != 0.0
         if self._one_by_one:
-            usable = int(ok.sum())
+            usable = int(np.count_nonzero(ok))
             if not usable:
                 return -1
             increase = np.where(ok, watts - self._now, np.inf)
             return self._cheapest_unflagged(vm, candidates, increase, busy, usable)
-        if self._ask_all:
+        # The detector can only take busy hosts away. So the cheapest usable host
+        # stands if it is idle, or if the detector lets it be; only when it flags it
+        # is the search run again without what it flagged. (Usable hosts have finite
+        # increases: argmin lands on one if there is any.)
+        extra = watts - self._now
+        increase = np.where(ok, extra, np.inf)
+        best = int(increase.argmin())
+        if not ok[best]:
+            return -1
+        if not busy[best]:
+            return int(candidates[best])
+        if self._threshold is not None:
+            if not self._threshold.host_overloaded_with(load, int(candidates[best]), vm):
+                return int(candidates[best])
             # A threshold costs less asked about every candidate than about a subset.
             flagged = self.detector.overloaded_with(load, candidates, vm)
             flagged &= busy
             ok &= ~flagged
         else:
-            check = ok & busy
-            if check.any():
-                flagged = self.detector.overloaded_with(load, candidates[check], vm)
-                if flagged.any():
-                    ok[np.flatnonzero(check)[flagged]] = False
-        increase = np.where(ok, watts - self._now, np.inf)
+            # Exactly the usable busy hosts are asked, as `find_host` asks them (a
+            # regression's rounding may depend on which rows it is given).
+            asked = (ok & busy).nonzero()[0]
+            flagged = self.detector.overloaded_with(load, candidates[asked], vm)
+            ok[asked[flagged]] = False
+        if ok[best]:
+            return int(candidates[best])
+        increase = np.where(ok, extra, np.inf)
         best = int(increase.argmin())
-        # Usable hosts have finite increases: argmin lands on one if there is any.
         return int(candidates[best]) if ok[best] else -1
 
     def _cheapest_unflagged(

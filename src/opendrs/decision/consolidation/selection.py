@@ -127,9 +127,12 @@ def _clear_winner(data: FloatArray) -> int | None:
     condition = float(singular[0] / singular[-1])
     if condition > _MAX_CONDITION:
         return None
-    inverse_diagonal = ((right / singular[:, None]) ** 2).sum(axis=0)[1:]
-    centred = data - data.mean(axis=1, keepdims=True)
-    total = (centred * centred).sum(axis=1)
+    # The ufuncs' reduce is what sum() and mean() call (mean then divides by the
+    # count), and x ** 2 is x * x: the same values without the wrappers.
+    scaled = right / singular[:, None]
+    inverse_diagonal = np.add.reduce(scaled * scaled, axis=0)[1:]
+    centred = data - np.add.reduce(data, axis=1, keepdims=True) / samples
+    total = np.add.reduce(centred * centred, axis=1)
     if not (total > 0.0).all():
         return None
     scores = 1.0 - 1.0 / (inverse_diagonal * total)

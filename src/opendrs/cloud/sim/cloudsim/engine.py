@@ -24,7 +24,9 @@ OFFSET = 0.1  # CloudSim's updates happen at 300k + 0.1 s
 
 
 def _sums(index: IntArray, weights: FloatArray, size: int) -> FloatArray:
-    result: FloatArray = np.bincount(index, weights=weights, minlength=size).astype(np.float64)
+    result: FloatArray = np.bincount(index, weights=weights, minlength=size).astype(
+        np.float64, copy=False
+    )
     return result
 
 
@@ -58,6 +60,9 @@ class _Sample:
     vm_in_migration: FloatArray  # 1.0 where the VM's record says "in migration"
     on: FloatArray  # 1.0 for hosts that draw power (explicit power model)
     boot_end: FloatArray  # when a booting host is up (0: not booting)
+    watts: FloatArray | None = None
+    """Each host's power at `utilisation`, worked out once when first accounted (a
+    sample ends one interval and starts the next)."""
 
 
 @dataclass
@@ -191,7 +196,7 @@ class DataCentre:
     def _measure(self, starting: bool) -> _Sample:
         fleet = self.fleet
         n = fleet.hosts
-        alive = np.flatnonzero(self.vm_alive)
+        alive = self.vm_alive.nonzero()[0]
         host = self.vm_host[alive]
         dest = self.vm_dest[alive]
         moving = dest >= 0
@@ -199,7 +204,8 @@ class DataCentre:
         capped = np.minimum(demand, fleet.host_pe_mips[host])
         in_vm = alive[moving]
         in_host = dest[moving]
-        in_capped = np.minimum(self.demand[in_vm], fleet.host_pe_mips[in_host]) * 0.1
+        in_demand = demand[moving]  # self.demand[in_vm]
+        in_capped = np.minimum(in_demand, fleet.host_pe_mips[in_host]) * 0.1
         total = np.bincount(host, weights=capped, minlength=n) + np.bincount(
             in_host, weights=in_capped, minlength=n
         )
@@ -212,7 +218,7 @@ class DataCentre:
         in_alloc = np.where(over[in_host], np.floor(in_alloc), in_alloc)
         counted = np.where(moving, scaled / 0.9, scaled)
         host_alloc = _sums(host, counted, n) + _sums(in_host, in_alloc, n)
-        host_requested = _sums(host, demand, n) + _sums(in_host, self.demand[in_vm], n)
+        host_requested = _sums(host, demand, n) + _sums(in_host, in_demand, n)
         m = fleet.vms
         vm_alloc = np.zeros(m)
         vm_alloc[alive] = scaled
@@ -225,7 +231,7 @@ class DataCentre:
             vm_flag[in_vm] = np.where(dest_last, 0.0, 1.0)
         vm_requested = np.zeros(m)
         vm_requested[alive] = demand
-        self._used_mips = np.bincount(host, weights=scaled, minlength=n).astype(np.float64)
+        self._used_mips = _sums(host, scaled, n)
         self._free_mips = np.where(over, 0.0, fleet.host_mips - total)
         return _Sample(
             time=self.now,
@@ -261,9 +267,7 @@ class DataCentre:
     def _account(self, a: _Sample, b: _Sample, dt: float) -> None:
         totals = self.totals
         fleet = self.fleet
-        hosts = np.arange(fleet.hosts)
-        p_a = power_at(fleet.host_power, hosts, a.utilisation)
-        p_b = power_at(fleet.host_power, hosts, b.utilisation)
+        p_a, p_b = self._watts(a), self._watts(b)
         if self.profile.explicit_power:
             # A booting host draws (a share of) its peak until it is up, then runs.
             peak = fleet.host_power[:, -1] * self.profile.boot_watts_share
@@ -281,6 +285,12 @@ class DataCentre:
         totals.allocated_mi += float(a.vm_alloc.sum()) * dt
         loss = np.maximum(a.vm_requested - a.vm_alloc, 0.0) * a.vm_in_migration
         totals.migration_loss_mi += float(loss.sum()) * dt
+
+    def _watts(self, sample: _Sample) -> FloatArray:
+        if sample.watts is None:
+            fleet = self.fleet
+            sample.watts = power_at(fleet.host_power, np.arange(fleet.hosts), sample.utilisation)
+        return sample.watts
 
     # --- what the strategies see ------------------------------------------------
 
@@ -306,7 +316,7 @@ class DataCentre:
             host_memory_free_mb=memory,
             host_on=on,
             host_migration_mb_s=np.full(fleet.hosts, MIGRATION_MB_S),
-            vm_names=tuple(fleet.vm_names[i] for i in order.tolist()),
+            vm_names=tuple(map(fleet.vm_names.__getitem__, order.tolist())),
             vm_host=host,
             vm_mips=fleet.vm_mips[order],
             vm_memory_mb=fleet.vm_memory_mb[order],
