@@ -7,17 +7,14 @@ them, fails under CI=true."""
 
 from __future__ import annotations
 
-import queue
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import uuid
 from pathlib import Path
 
 import pytest
 
+from cep_worker import WAIT, Worker
 from needs import unavailable
 from opendrs.bus import codec, subjects
 from opendrs.bus.nats import NatsBus
@@ -33,7 +30,6 @@ from opendrs.store.sql.database import open_database
 from opendrs.store.sql.repositories import SqlStore
 
 PARTITIONS = 8
-WAIT = 60.0  # seconds real processes may take; never asserted on
 HOSTS = [f"h{i}" for i in range(4)]
 VMS = [f"vm{i}" for i in range(16)]
 
@@ -96,45 +92,6 @@ def transport(request: pytest.FixtureRequest) -> str:
     except OSError:
         unavailable(f"{name} is not running on 127.0.0.1:{SERVERS[name][1]}")
     return name
-
-
-class Worker:
-    def __init__(self, config: Path, namespace: str, partitions: str, name: str) -> None:
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from opendrs.commands.server import server; server()",
-                *("--config", str(config), "--role", "cep", "--partitions", partitions),
-                *("--worker", name, "--namespace", namespace, "--interval", "0.5"),
-            ],
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-        )
-        self.output: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.output.append(line)
-            self.lines.put(line)
-
-    def wait_holding(self, partitions: str) -> None:
-        wanted = f"holding partitions {partitions}"
-        while True:
-            try:
-                line = self.lines.get(timeout=WAIT)
-            except queue.Empty:
-                pytest.fail(f"worker never said {wanted!r}: {''.join(self.output)}")
-            if wanted in line:
-                return
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
 
 
 def vm(i: int, meter: str, value: float, time: float) -> Sample:

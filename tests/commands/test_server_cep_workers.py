@@ -5,12 +5,8 @@ skips without it, fails under CI=true."""
 
 from __future__ import annotations
 
-import queue
 import random
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from cep_worker import WAIT, Worker
 from needs import unavailable
 from opendrs.bus import codec, subjects
 from opendrs.bus.nats import NatsBus
@@ -29,7 +26,6 @@ from opendrs.store.sql.database import open_database
 from opendrs.store.sql.repositories import SqlStore
 
 PARTITIONS = 8
-WAIT = 60.0  # seconds real processes may take; never asserted on
 
 RULES = """\
 rules:
@@ -56,55 +52,6 @@ def nats_up() -> bool:
 def need_nats() -> None:
     if not nats_up():
         unavailable("NATS is not running on 127.0.0.1:4222")
-
-
-class Worker:
-    def __init__(self, config: Path, namespace: str, partitions: str, name: str) -> None:
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from opendrs.commands.server import server; server()",
-                "--config",
-                str(config),
-                "--role",
-                "cep",
-                "--partitions",
-                partitions,
-                "--worker",
-                name,
-                "--namespace",
-                namespace,
-                "--interval",
-                "0.5",
-            ],
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-        )
-        self.output: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.output.append(line)
-            self.lines.put(line)
-
-    def wait_holding(self, partitions: str) -> None:
-        wanted = f"holding partitions {partitions}"
-        while True:
-            try:
-                line = self.lines.get(timeout=WAIT)
-            except queue.Empty:
-                pytest.fail(f"worker never said {wanted!r}: {''.join(self.output)}")
-            if wanted in line:
-                return
-
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
 
 
 def workload() -> list[list[Sample]]:
