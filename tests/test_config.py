@@ -83,3 +83,12 @@ def test_the_target_may_not_exceed_the_overload_threshold() -> None:
     env = {"OPENDRS__DECISION__TARGET_THRESHOLD": "90"}
     with pytest.raises(InvalidInput, match="target_threshold"):
         load_settings(None, env=env)
+
+
+def test_the_deployment_example_is_a_valid_configuration() -> None:
+    example = Path(__file__).parents[1] / "examples" / "deploy" / "site.yaml"
+    settings = load_settings(example, env={})
+    assert settings.cloud.driver == "libvirt"
+    assert set(settings.cloud.libvirt.hosts) == {"compute-1", "compute-2", "compute-3"}
+    assert set(settings.power.hosts) <= set(settings.cloud.libvirt.hosts)
+    assert settings.decision.continuous_audits[0].goal == "server_consolidation"
