@@ -200,7 +200,9 @@ def test_status_reports_each_role(server: Any) -> None:
 
 
 def test_the_cloud_roles_need_libvirt_hosts(tmp_path: Path) -> None:
-    with pytest.raises(InvalidInput, match=r"cloud\.driver: .*needs `libvirt`, got 'sim'"):
+    with pytest.raises(
+        InvalidInput, match=r"cloud\.driver: .*needs `libvirt` or `openstack`, got 'sim'"
+    ):
         build_server(settings(tmp_path), ("inventory",), bus=MemoryBus())
     with pytest.raises(InvalidInput, match=r"cloud\.libvirt\.hosts: name the hosts"):
         build_server(settings(tmp_path, cloud={"driver": "libvirt"}), ("applier",), bus=MemoryBus())

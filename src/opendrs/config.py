@@ -96,11 +96,28 @@ class LibvirtCloudSettings(Section):
         return value
 
 
+class OpenstackCloudSettings(Section):
+    """The OpenStack cloud `opendrs server` manages through Nova and Placement:
+    `cloud` names its clouds.yaml entry (credentials stay in clouds.yaml or OS_*
+    variables, never here); `block_migration` is Nova's live-migration flag."""
+
+    cloud: str = Field("", description="the clouds.yaml entry (OS_CLOUD when empty)")
+    block_migration: Literal["auto"] | bool = "auto"
+
+    @field_validator("block_migration", mode="before")
+    @classmethod
+    def _auto_or_bool(cls, value: object) -> object:
+        if value == "auto" or isinstance(value, bool):
+            return value
+        raise ValueError(f"must be auto, true or false, got {value!r}")
+
+
 class CloudSettings(Section):
-    driver: Literal["sim", "libvirt"] = "sim"
+    driver: Literal["sim", "libvirt", "openstack"] = "sim"
     uri: str = "test:///default"
     sim: SimSettings = SimSettings()
     libvirt: LibvirtCloudSettings = LibvirtCloudSettings()
+    openstack: OpenstackCloudSettings = OpenstackCloudSettings()
 
 
 class WatermarkOverride(Section):

@@ -4,6 +4,7 @@ connected components. Nothing else in opendrs picks a concrete adapter."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,9 @@ from opendrs.cep.rule import ThresholdRule
 from opendrs.cloud.bmc_settings import power_wait, redfish_endpoints
 from opendrs.cloud.libvirt_actions import LibvirtActions
 from opendrs.cloud.libvirt_inventory import LibvirtInventory
+from opendrs.cloud.openstack import connect as openstack_connect
+from opendrs.cloud.openstack_inventory import OpenstackInventory
+from opendrs.cloud.openstack_live import LiveNovaActions
 from opendrs.cloud.redfish import RedfishPower
 from opendrs.cloud.sim import SimCloud, build_sim_cloud
 from opendrs.cloud.sim.traces import find_trace_dir
@@ -302,11 +306,40 @@ class Server:
         }
 
 
+@dataclass
+class _CloudSide:
+    """What the inventory and applier roles drive: libvirt hosts, or one
+    connection to an OpenStack cloud shared by both roles."""
+
+    hosts: Mapping[str, str] = field(default_factory=dict)
+    openstack: Any = None
+
+
+def _cloud_side(settings: Settings) -> _CloudSide:
+    if settings.cloud.driver == "openstack":
+        name = settings.cloud.openstack.cloud or os.environ.get("OS_CLOUD", "")
+        if not name:
+            raise InvalidInput(
+                "name the clouds.yaml entry of the cloud to manage (or set OS_CLOUD)",
+                source="configuration",
+                field="cloud.openstack.cloud",
+            )
+        try:
+            return _CloudSide(openstack=openstack_connect(name))
+        except Exception as error:  # the SDK's config errors: unknown entry, bad auth
+            raise InvalidInput(
+                f"cannot use the clouds.yaml entry {name!r}: {error}",
+                source="configuration",
+                field="cloud.openstack.cloud",
+            ) from error
+    return _CloudSide(hosts=_libvirt_hosts(settings))
+
+
 def _libvirt_hosts(settings: Settings) -> dict[str, str]:
     if settings.cloud.driver != "libvirt":
         raise InvalidInput(
-            f"the inventory and applier roles drive real hosts: needs `libvirt`, "
-            f"got {settings.cloud.driver!r}",
+            f"the inventory and applier roles drive real hosts: needs `libvirt` or "
+            f"`openstack`, got {settings.cloud.driver!r}",
             source="configuration",
             field="cloud.driver",
         )
@@ -330,20 +363,23 @@ def build_server(
 ) -> Server:
     """The roles of a real deployment over `database.url` and the configured bus
     (`bus.namespace`): inventory sync and applier through libvirt
-    (`cloud.libvirt.hosts`), ingest (and round-robin history), decision, API.
+    (`cloud.libvirt.hosts`) or OpenStack (`cloud.openstack`), ingest (and
+    round-robin history), decision, API.
     `bus`, `inventory` and `actions` replace the configured ones (tests)."""
     unknown = sorted(set(roles) - set(SERVER_ROLES))
     if unknown:
         raise InvalidInput(f"unknown roles {unknown}; known: {list(SERVER_ROLES)}", source="--role")
     wanted = tuple(r for r in SERVER_ROLES if r in roles)
-    needs_libvirt = ("inventory" in wanted and inventory is None) or (
+    needs_cloud = ("inventory" in wanted and inventory is None) or (
         "applier" in wanted and actions is None
     )
-    hosts = _libvirt_hosts(settings) if needs_libvirt else {}
+    cloud = _cloud_side(settings) if needs_cloud else _CloudSide()
     clock = clock or WallClock()
     database = open_database(settings.database.url)
     store = SqlStore(database, clock)
     server = Server(settings, wanted, store, loops=[], closers=[database.close])
+    if cloud.openstack is not None:
+        server.closers.append(cloud.openstack.close)
     try:
         if set(wanted) - {"api"} and bus is None:
             bus = open_bus(settings.bus, clock=clock)
@@ -357,7 +393,7 @@ def build_server(
         registry = StrategyRegistry.discover()
         if bus is not None:
             _server_roles(
-                server, settings, bus, wanted, hosts, archives, inventory, actions, registry, clock
+                server, settings, bus, wanted, cloud, archives, inventory, actions, registry, clock
             )
             server.closers.append(lambda: bus.drain(timeout=2.0))
         if "api" in wanted:
@@ -382,7 +418,7 @@ def _server_roles(
     settings: Settings,
     bus: Bus,
     roles: tuple[str, ...],
-    hosts: Mapping[str, str],
+    cloud: _CloudSide,
     archives: HostArchives | None,
     inventory: CloudInventory | None,
     actions: CloudActions | None,
@@ -393,13 +429,21 @@ def _server_roles(
     timing = settings.server
     store = server.store
     if "inventory" in roles:
-        if inventory is None:
-            libvirt = LibvirtInventory(hosts, store, timeout=settings.cloud.libvirt.timeout_seconds)
-            server.closers.append(libvirt.close)
-            server.counters["inventory_host_failures"] = lambda: dict(libvirt.failures)
-            inventory = libvirt
-        sync = InventorySync(inventory, store, bus, clock)
-        server.loops.append(RoleLoop("inventory", sync.sync, timing.inventory_interval_seconds))
+        refresh: Callable[[], object]
+        if inventory is None and cloud.openstack is not None:
+            nova = OpenstackInventory(cloud.openstack)
+            server.counters["inventory_host_failures"] = lambda: dict(nova.failures)
+            refresh = _with_groups(InventorySync(nova, store, bus, clock), nova, store)
+        else:
+            if inventory is None:
+                libvirt = LibvirtInventory(
+                    cloud.hosts, store, timeout=settings.cloud.libvirt.timeout_seconds
+                )
+                server.closers.append(libvirt.close)
+                server.counters["inventory_host_failures"] = lambda: dict(libvirt.failures)
+                inventory = libvirt
+            refresh = InventorySync(inventory, store, bus, clock).sync
+        server.loops.append(RoleLoop("inventory", refresh, timing.inventory_interval_seconds))
     if "ingest" in roles:
         _ingest_role(server, bus, archives, timing.ingest_flush_seconds)
     if "decision" in roles:
@@ -426,8 +470,11 @@ def _server_roles(
         server.loops.append(RoleLoop("decision", optimization.tick, timing.decision_tick_seconds))
         server.counters["decision_failures"] = lambda: optimization.failures
     if "applier" in roles:
-        if actions is None:
-            libvirt_actions = build_libvirt_actions(settings, hosts, store)
+        if actions is None and cloud.openstack is not None:
+            block = settings.cloud.openstack.block_migration
+            actions = LiveNovaActions(cloud.openstack, block_migration=block)
+        elif actions is None:
+            libvirt_actions = build_libvirt_actions(settings, cloud.hosts, store)
             server.closers.append(libvirt_actions.close)
             actions = libvirt_actions
         executor = PlanExecutor(
@@ -447,6 +494,21 @@ def _server_roles(
             )
         )
         server.counters["applier_plan_failures"] = lambda: executor.plan_failures
+
+
+def _with_groups(
+    sync: InventorySync, nova: OpenstackInventory, store: ClusterRepository
+) -> Callable[[], bool]:
+    """The inventory round on OpenStack: InventorySync writes hosts and instances,
+    then the server groups the same pass read (InventorySync knows no groups)."""
+
+    def refresh() -> bool:
+        if not sync.sync():
+            return False
+        store.upsert_groups(nova.list_groups())
+        return True
+
+    return refresh
 
 
 def _ingest_role(server: Server, bus: Bus, archives: HostArchives | None, interval: float) -> None:

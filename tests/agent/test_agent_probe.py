@@ -43,6 +43,24 @@ def test_libvirt_probe_lists_ceilometer_samples_and_alarms() -> None:
     assert [(a["rule"], a["current"]) for a in report["alarms"]] == [("host_low_free_ram", "alarm")]
 
 
+def test_an_agent_of_an_openstack_cloud_names_nova_domains_by_server_id() -> None:
+    """So its samples meet the instances the server's OpenStack inventory lists."""
+    clock = ManualClock(1_700_000_000.0)
+    settings = Settings.model_validate({"cloud": {"driver": "openstack"}})
+    report = probe_once(
+        "libvirt",
+        f"test://{NODE.resolve()}",
+        settings,
+        host="node-1",
+        clock=clock,
+        wait=clock.advance,
+    )
+    named = {s["resource_id"] for s in report["samples"] if s["counter_name"] == "cpu_util"}
+    assert "11111111-0000-4000-8000-000000000001" in named  # web-1, defined by Nova
+    assert "web-1" not in named
+    assert "db-1" in named  # a domain Nova did not define keeps its name
+
+
 def test_local_probe_reports_this_host() -> None:
     clock = ManualClock(0.0)
     report = probe_once("local", "", Settings(), host="me", clock=clock, wait=clock.advance)

@@ -217,3 +217,20 @@ def test_missing_libvirt_python_is_a_clear_driver_error(monkeypatch: pytest.Monk
     monkeypatch.setitem(sys.modules, "libvirt", None)  # import fails as if not installed
     with pytest.raises(DriverError, match="pip install libvirt-python"):
         LibvirtStats("test:///default").host_counters("h")
+
+
+def test_nova_domains_are_named_by_their_server_id(libvirt: Any) -> None:
+    """With `nova`, a domain Nova defined is named as the OpenStack inventory names
+    its server (the uuid), any other domain by its name."""
+    stats = LibvirtStats(NODE_URI, instance_key="nova")
+    found = {c.instance: c for c in stats.instance_counters("node")}
+    # web-1 carries <nova:instance> metadata; db-1 and idle-1 are plain domains.
+    assert set(found) == {"11111111-0000-4000-8000-000000000001", "db-1", "idle-1"}
+    assert found["11111111-0000-4000-8000-000000000001"].metadata["display_name"] == "web server"
+    assert found["db-1"].metadata.get("display_name") is None
+    stats.close()
+
+
+def test_an_unknown_instance_key_is_refused_naming_the_choices() -> None:
+    with pytest.raises(ValueError, match="one of name, uuid, nova, got 'id'"):
+        LibvirtStats(NODE_URI, instance_key="id")

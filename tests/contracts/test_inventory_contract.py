@@ -1,5 +1,6 @@
-"""The CloudInventory contract, run against every inventory: the simulated cloud
-and libvirt (on libvirt's test:/// driver). Each host is listed once with its
+"""The CloudInventory contract, run against every inventory: the simulated cloud,
+libvirt (on libvirt's test:/// driver) and OpenStack (openstacksdk against a replay
+of Nova and Placement). Each host is listed once with its
 capacity and the use of the instances on it; each instance once, on a listed
 host, with its flavor; a host state set through the driver's actions survives an
 inventory refresh; a refresh of an unchanged cloud changes nothing."""
@@ -14,11 +15,17 @@ from pathlib import Path
 # A test dependency (the `libvirt` extra): missing, the module fails to import, loudly.
 import libvirt  # noqa: F401
 import numpy as np
+
+# The `openstack` extra, a test dependency too.
+import openstack  # noqa: F401
 import pytest
 
+from fakes.nova_replay import Replay, nova_replay, sdk_connection
 from fakes.repositories import MemoryRepositories
 from opendrs.cloud.libvirt_actions import LibvirtActions
 from opendrs.cloud.libvirt_inventory import LibvirtInventory
+from opendrs.cloud.openstack import NovaActions
+from opendrs.cloud.openstack_inventory import OpenstackInventory
 from opendrs.cloud.sim.cloud import SimCloud
 from opendrs.cloud.sim.power import PowerModel
 from opendrs.cloud.sim.specs import HostSpec, VmSpec
@@ -77,7 +84,37 @@ def sim_world() -> Iterator[World]:
     )
 
 
-WORLDS = {"libvirt": libvirt_world, "sim": sim_world}
+class RecordingNova(NovaActions):
+    """NovaActions on the replay, which then lists the service as Nova answered
+    the PUT that changed it (the replay itself keeps no state)."""
+
+    def __init__(self, replay: Replay) -> None:
+        super().__init__(sdk_connection(replay))
+        self._replay = replay
+
+    def set_host_state(self, host: str, state: HostState, reason: str | None = None) -> None:
+        super().set_host_state(host, state, reason)
+        put = self._replay.requests("PUT")[-1]
+        changed = self._replay.exchanges[("PUT", put.path)][-1]["body"]["service"]
+        key = ("GET", "/os-services?binary=nova-compute")
+        listing = self._replay.exchanges[key][-1]["body"]["services"]
+        services = [changed if s["id"] == changed["id"] else s for s in listing]
+        self._replay.exchanges[key] = [{"status": 200, "body": {"services": services}}]
+
+
+@contextmanager
+def openstack_world() -> Iterator[World]:
+    with nova_replay("inventory_contract") as replay:
+        yield World(
+            OpenstackInventory(sdk_connection(replay)),
+            RecordingNova(replay),
+            MemoryRepositories(),
+            frozenset({"n1", "n2"}),
+            {"v1": ("n1", 2, 2048), "v2": ("n1", 1, 1024)},
+        )
+
+
+WORLDS = {"libvirt": libvirt_world, "openstack": openstack_world, "sim": sim_world}
 
 
 @pytest.fixture(params=sorted(WORLDS))

@@ -63,7 +63,7 @@ def probe_once(
     clock = clock or WallClock()
     wait = wait or time.sleep
     name = host or (uri if driver_name == "sim" else "") or socket.gethostname()
-    stats = stats or stats_source(driver_name, uri, clock)
+    stats = stats or stats_source(driver_name, uri, clock, cloud=settings.cloud.driver)
 
     plugins: list[MetricPlugin] = []
     if "watermark" in settings.agent.plugins:
@@ -106,8 +106,10 @@ def _iso(when: float) -> str:
     return datetime.fromtimestamp(when, UTC).isoformat()
 
 
-def stats_source(name: str, uri: str, clock: Clock) -> StatsSource:
-    """The counters of this host: libvirt (at `uri`) or the local machine (psutil)."""
+def stats_source(name: str, uri: str, clock: Clock, *, cloud: str = "libvirt") -> StatsSource:
+    """The counters of this host: libvirt (at `uri`) or the local machine (psutil).
+    Instances are named as the server's inventory of `cloud` names them: by Nova's
+    server id on an OpenStack cloud, by domain name otherwise."""
     if name == "sim":
         raise InvalidInput(
             "the sim driver simulates a whole cloud: use `opendrs demo`, or --once",
@@ -117,7 +119,8 @@ def stats_source(name: str, uri: str, clock: Clock) -> StatsSource:
     if name == "libvirt":
         from opendrs.cloud.libvirt import LibvirtStats
 
-        return LibvirtStats(uri or "qemu:///system", clock=clock)
+        key = "nova" if cloud == "openstack" else "name"
+        return LibvirtStats(uri or "qemu:///system", clock=clock, instance_key=key)
     from opendrs.cloud.local import LocalStats
 
     return LocalStats(clock=clock)

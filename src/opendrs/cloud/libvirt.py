@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 NOVA_NS = "http://openstack.org/xmlns/libvirt/nova/1.1"
 _KIB_PER_MB = 1024
 _GB = 1024**3
+# How instances are named: see LibvirtStats.
+_INSTANCE_KEYS = ("name", "uuid", "nova")
 
 # libvirt error codes (virterror.h) we tell apart; the module may be absent.
 _ERR_NO_DOMAIN = 42
@@ -59,7 +61,10 @@ def _code(exc: BaseException) -> int | None:
 class LibvirtStats:
     """The StatsSource of one libvirt host.
 
-    `instance_key` names instances by domain `name` or `uuid` (Nova's instance id).
+    `instance_key` names instances by domain `name`, by `uuid`, or by `nova`: the
+    uuid of a domain Nova defined (it is the Nova server id, as the OpenStack
+    inventory names instances; its `instance-0000000a` name means nothing there),
+    the name of any other.
     `connect` opens a connection (libvirt.open by default; tests wrap it).
     """
 
@@ -72,8 +77,10 @@ class LibvirtStats:
         instance_key: str = "name",
         connect: Callable[[str], Any] | None = None,
     ) -> None:
-        if instance_key not in ("name", "uuid"):
-            raise ValueError(f"instance_key must be 'name' or 'uuid', got {instance_key!r}")
+        if instance_key not in _INSTANCE_KEYS:
+            raise ValueError(
+                f"instance_key must be one of {', '.join(_INSTANCE_KEYS)}, got {instance_key!r}"
+            )
         self.uri = uri
         self._clock: Clock = clock or WallClock()
         self._key = instance_key
@@ -251,12 +258,15 @@ class LibvirtStats:
         if int(state) not in (1, 2, 3):  # running, blocked, paused: the others have no stats
             return None
         when = self._clock.now()
-        name = str(domain.UUIDString() if self._key == "uuid" else domain.name())
         tree = ET.fromstring(domain.XMLDesc(0))
+        by_uuid = self._key == "uuid" or (
+            self._key == "nova" and tree.find(f"./metadata/{{{NOVA_NS}}}instance") is not None
+        )
+        name = str(domain.UUIDString() if by_uuid else domain.name())
         disks, volumes = self._disks(domain, tree)
         interfaces, metadata = self._interfaces(domain, tree)
         flavor = _nova_metadata(tree, metadata)
-        if self._key == "uuid":
+        if by_uuid:
             metadata.setdefault("display_name", str(domain.name()))
         return InstanceCounters(
             instance=name,

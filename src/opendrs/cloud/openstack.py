@@ -136,7 +136,7 @@ class NovaActions:
         except exceptions.NotFoundException:
             return None
         except Exception as error:
-            raise _translate(error, f"get server {instance}") from error
+            raise driver_error(error, f"get server {instance}") from error
 
     def _service(self, host: str) -> Any:
         found = self._call(
@@ -178,7 +178,7 @@ class NovaActions:
         except DriverError:
             raise
         except Exception as error:
-            raise _translate(error, what) from error
+            raise driver_error(error, what) from error
 
 
 def _operation_id(live: bool, instance: str, destination: str) -> str:
@@ -193,7 +193,7 @@ def _parse(operation_id: str) -> tuple[bool, str, str]:
     return kind == "nova-live", instance, destination
 
 
-def _translate(error: Exception, what: str) -> DriverError:
+def driver_error(error: Exception, what: str) -> DriverError:
     from keystoneauth1 import exceptions as ksa_exceptions
     from openstack import exceptions
 

@@ -112,7 +112,7 @@ def _run(driver: str, uri: str, host: str, settings: Settings, config: Path | No
     assert isinstance(settings, Settings)
     clock = WallClock()
     name = host or socket.gethostname()
-    stats = stats_source(driver, uri, clock)
+    stats = stats_source(driver, uri, clock, cloud=settings.cloud.driver)
     bus = open_bus(settings.bus, clock=clock)
     services = AgentServices(
         host=name,
