@@ -16,6 +16,7 @@ from opendrs.applier.draft import PlanDraft
 from opendrs.applier.policy import ApplierPolicy
 from opendrs.applier.summary import describe, outcome
 from opendrs.domain.action import (
+    FINAL_ACTION_STATES,
     FINAL_PLAN_STATES,
     Action,
     ActionPlan,
@@ -35,6 +36,13 @@ TransitionHook = Callable[[ActionPlan, Action | None], None]
 plan itself changed state."""
 
 _ACTIVE = (PlanState.ONGOING, PlanState.CANCELLING)
+# Read for every action of every round: a module name costs less than an enum
+# class attribute.
+_PENDING = ActionState.PENDING
+_ONGOING = ActionState.ONGOING
+_SUCCEEDED = ActionState.SUCCEEDED
+_FAILED = ActionState.FAILED
+_MIGRATE = ActionType.MIGRATE
 _ALL_PLANS = 1_000_000
 # The bandwidth budget counts the migrations started within this many seconds.
 _BUDGET_WINDOW = 60.0
@@ -51,18 +59,11 @@ class _Load:
     total: int = 0
     recent_mb: float = 0.0
 
-    def add(self, action: Action) -> None:
-        source, destination = _ends(action)
+    def add(self, source: str, destination: str) -> None:
+        """A migration from `source` to `destination` now in flight."""
         self.sources[source] += 1
         self.destinations[destination] += 1
         self.total += 1
-
-    def add_started(self, action: Action) -> None:
-        self.add(action)
-        self.recent_mb += _memory_mb(action)
-
-    def add_plan(self, plan: ActionPlan) -> None:
-        self.add_share(_Share.of(plan))
 
     def add_share(self, share: _Share) -> None:
         self.sources.update(share.sources)
@@ -73,14 +74,12 @@ class _Load:
             if started_at >= since:
                 self.recent_mb += memory_mb
 
-    def allows(self, action: Action, limits: PlanLimits) -> bool:
+    def allows(self, source: str, destination: str, memory_mb: float, limits: PlanLimits) -> bool:
+        """Whether a migration of `memory_mb` from `source` to `destination` may start."""
         budget = limits.bandwidth_mb_per_minute
-        over_budget = (
-            bool(budget) and self.recent_mb > 0 and (self.recent_mb + _memory_mb(action) > budget)
-        )
+        over_budget = bool(budget) and self.recent_mb > 0 and (self.recent_mb + memory_mb > budget)
         if over_budget or self.total >= limits.max_parallel:
             return False
-        source, destination = _ends(action)
         return (
             self.sources[source] < limits.max_per_source
             and self.destinations[destination] < limits.max_per_destination
@@ -102,31 +101,31 @@ class _Share:
         destinations: list[str] = []
         started: list[tuple[float, float]] = []
         for action in plan.actions:
-            if action.type != ActionType.MIGRATE:
+            if action.type != _MIGRATE:
                 continue
-            if action.state == ActionState.ONGOING:
-                source, destination = _ends(action)
+            ongoing = action.state == _ONGOING
+            if not ongoing and action.started_at is None:
+                continue
+            source, destination, memory_mb = _migration(action)
+            if ongoing:
                 sources.append(source)
                 destinations.append(destination)
             if action.started_at is not None:
-                started.append((action.started_at, _memory_mb(action)))
+                started.append((action.started_at, memory_mb))
         return _Share(tuple(sources), tuple(destinations), tuple(started))
 
 
-def _ends(action: Action) -> tuple[str, str]:
-    """(source or "", destination or ""), as `Action.source`/`destination` read them,
-    straight from the parameters (this runs several times for every migration)."""
+def _migration(action: Action) -> tuple[str, str, float]:
+    """(source or "", destination or "", memory MB or 0) of a migration: its ends as
+    `Action.source`/`destination` read them, straight from the parameters (this
+    runs several times for every migration)."""
     p = action.parameters
-    source, destination = p.get("source"), p.get("destination")
+    source, destination, memory = p.get("source"), p.get("destination"), p.get("memory_mb", 0)
     return (
         str(source) if source is not None else "",
         str(destination) if destination is not None else "",
+        float(memory) if isinstance(memory, (int, float)) else 0.0,
     )
-
-
-def _memory_mb(action: Action) -> float:
-    value = action.parameters.get("memory_mb", 0)
-    return float(value) if isinstance(value, int | float) else 0.0
 
 
 class PlanExecutor:
@@ -203,7 +202,7 @@ class PlanExecutor:
         if plan.state not in _ACTIVE:
             return plan
         draft = PlanDraft(plan)
-        self._settle(draft, [a for a in plan.actions if a.state == ActionState.ONGOING])
+        self._settle(draft, [a for a in plan.actions if a.state == _ONGOING])
         if plan.state == PlanState.ONGOING:
             self._start_ready(draft)
         return self._conclude(draft.plan())
@@ -295,10 +294,13 @@ class PlanExecutor:
 
     def _settle(self, draft: PlanDraft, running: Iterable[Action]) -> None:
         now = self._clock.now()
+        # ApplierPolicy.timeout, read once per round.
+        timeouts = self._policy.timeouts
         for action in list(running):
-            timeout = self._policy.timeout(action.type)
+            timeout = timeouts.get(action.type)
+            operation_id = action.parameters.get(actions.OPERATION_ID)
             retry_at = action.parameters.get(actions.RETRY_AT)
-            waiting = retry_at is not None and not action.parameters.get(actions.OPERATION_ID)
+            waiting = retry_at is not None and not operation_id
             if (
                 timeout is not None
                 and action.started_at is not None
@@ -309,7 +311,7 @@ class PlanExecutor:
                 continue
             elif waiting:
                 result = actions.retry(self._driver, action, self._preflight(draft))
-            elif action.parameters.get(actions.OPERATION_ID):
+            elif operation_id:
                 result = actions.poll(self._driver, action)
             else:
                 result = actions.reconcile(self._driver, action)
@@ -331,15 +333,21 @@ class PlanExecutor:
             if loaded is None:
                 loaded = _Load(since=since)
                 shares: dict[str, tuple[ActionPlan, _Share]] = {}
+                own: _Share | None = None
                 for other in self._active_plans():
                     known = self._shares.get(other.id)
                     if known is None or known[0] is not other:
+                        if other.id == before.id and other is not before:
+                            continue  # counted below, as this round found it
                         known = (other, _Share.of(other))
                     shares[other.id] = known
                     if other.id != before.id:
                         loaded.add_share(known[1])
+                    elif other is before:
+                        own = known[1]
+                # This plan last, as it stood when the round began.
+                loaded.add_share(own if own is not None else _Share.of(before))
                 self._shares = shares
-                loaded.add_plan(before)
             return loaded
 
         progressed = True
@@ -347,10 +355,10 @@ class PlanExecutor:
             progressed = False
             # Only actions pending when the pass begins can start in it (an action
             # leaves PENDING only by its own turn below).
-            waiting = [a.id for a in draft.actions if a.state == ActionState.PENDING]
+            waiting = [a.id for a in draft.actions if a.state == _PENDING]
             for action_id in waiting:
                 action = draft.action(action_id)
-                if action.state != ActionState.PENDING:
+                if action.state != _PENDING:
                     continue
                 if action.parents:
                     parents = [draft.action(p) for p in action.parents]
@@ -362,25 +370,31 @@ class PlanExecutor:
                         self._skip(draft, action, broken)
                         progressed = True
                         continue
-                    if any(p.state != ActionState.SUCCEEDED for p in parents):
+                    if any(p.state != _SUCCEEDED for p in parents):
                         continue
-                if action.type == ActionType.MIGRATE and not load_now().allows(action, limits):
-                    continue
-                self._run(draft, action)
-                if action.type == ActionType.MIGRATE:
-                    load = load_now()
-                    if draft.action(action_id).state == ActionState.ONGOING:
-                        load.add_started(action)
-                    else:
-                        load.recent_mb += _memory_mb(action)
+                if action.type == _MIGRATE:
+                    # Its ends and memory read once, for the check and the count.
+                    source, destination, memory_mb = _migration(action)
+                    load = loaded if loaded is not None else load_now()
+                    if not load.allows(source, destination, memory_mb, limits):
+                        continue
+                    if self._run(draft, action).state == _ONGOING:
+                        load.add(source, destination)
+                    load.recent_mb += memory_mb
+                else:
+                    self._run(draft, action)
                 progressed = True
 
-    def _run(self, draft: PlanDraft, action: Action) -> None:
-        ongoing = action.moved_to(ActionState.ONGOING, self._clock.now(), "starting")
+    def _run(self, draft: PlanDraft, action: Action) -> Action:
+        """Journal `action` ONGOING, then start it; the action as it then stands."""
+        ongoing = action.moved_to(_ONGOING, self._clock.now(), "starting")
         self._journal(draft, ongoing)
-        self._apply(draft, ongoing, actions.begin(self._driver, ongoing, self._preflight(draft)))
+        check = self._preflight(draft) if self._live is not None else None
+        return self._apply(draft, ongoing, actions.begin(self._driver, ongoing, check))
 
-    def _apply(self, draft: PlanDraft, action: Action, result: actions.Outcome) -> None:
+    def _apply(self, draft: PlanDraft, action: Action, result: actions.Outcome) -> Action:
+        """Journal what `result` says of `action`; the action as it then stands (its
+        state as the journal has it)."""
         if result.restart:
             marked = action.with_parameters(
                 {**action.parameters, actions.RESTARTED: True}, result.message
@@ -395,9 +409,9 @@ class PlanExecutor:
                     {**action.parameters, actions.OPERATION_ID: result.operation_id},
                     result.message,
                 )
-                self._journal(draft, started, transition=False)
-            return
-        if result.state == ActionState.FAILED and result.transient:
+                return self._journal(draft, started, transition=False)
+            return action
+        if result.state == _FAILED and result.transient:
             tried = int(action.parameters.get(actions.ATTEMPTS, 1))
             retry = self._policy.retry
             if tried < retry.attempts:
@@ -410,12 +424,11 @@ class PlanExecutor:
                     },
                     f"{result.message}; attempt {tried + 1} of {retry.attempts} at {when:g}",
                 )
-                self._journal(draft, waiting, transition=False)
-                return
+                return self._journal(draft, waiting, transition=False)
         finished = action.moved_to(result.state, self._clock.now(), result.message)
-        if result.state == ActionState.FAILED:
+        if result.state == _FAILED:
             log.warning("action %s failed: %s", describe(action), result.message)
-        self._journal(draft, finished)
+        return self._journal(draft, finished)
 
     def _preflight(self, draft: PlanDraft) -> actions.Preflight | None:
         """The live re-check of a migration of `draft` about to start, or None
@@ -458,14 +471,22 @@ class PlanExecutor:
     def _conclude(self, plan: ActionPlan) -> ActionPlan:
         if plan.state not in _ACTIVE:
             return plan
-        if any(a.state == ActionState.ONGOING for a in plan.actions):
-            return plan
+        # One pass over the actions (this runs after every round of every plan).
+        finished = succeeded = True
+        for action in plan.actions:
+            state = action.state
+            if state == _ONGOING:
+                return plan
+            if state != _SUCCEEDED:
+                succeeded = False
+                if state not in FINAL_ACTION_STATES:
+                    finished = False
         if plan.state == PlanState.CANCELLING:
             plan = self._cancel_pending(plan)
             return self._set_state(plan, PlanState.CANCELLED, outcome(plan))
-        if not all(a.finished for a in plan.actions):
+        if not finished:
             return plan
-        if all(a.state == ActionState.SUCCEEDED for a in plan.actions):
+        if succeeded:
             return self._set_state(plan, PlanState.SUCCEEDED, outcome(plan))
         return self._set_state(plan, PlanState.FAILED, outcome(plan))
 
@@ -475,7 +496,8 @@ class PlanExecutor:
         found = self._plans.list_plans(list(_ACTIVE), limit=_ALL_PLANS)
         return sorted(found, key=lambda p: p.created_at)
 
-    def _journal(self, draft: PlanDraft, action: Action, *, transition: bool = True) -> None:
+    def _journal(self, draft: PlanDraft, action: Action, *, transition: bool = True) -> Action:
+        """Write `action` to the journal, then to `draft`; the action as written."""
         if action.plan_id != draft.id:
             action = action.in_plan(draft.id)
         self._plans.journal_action(action)
@@ -483,6 +505,7 @@ class PlanExecutor:
         # The plan is assembled for the hook only: with none, nobody looks at it.
         if transition and self._on_transition is not None:
             self._notify(draft.plan(), action)
+        return action
 
     def _set_state(self, plan: ActionPlan, state: PlanState, message: str) -> ActionPlan:
         moved = plan.moved_to(state, message)
@@ -534,10 +557,11 @@ def _validate(plan: ActionPlan) -> None:
                 raise InvalidInput(
                     f"unknown parent {parent!r}", source=source, field=f"actions[{index}].parents"
                 )
-        if action.type == ActionType.MIGRATE and None in (
-            action.instance,
-            action.source,
-            action.destination,
+        p = action.parameters
+        # Straight from the parameters, as Action.instance/source/destination read
+        # them (None exactly when they are).
+        if action.type == _MIGRATE and (
+            p.get("instance") is None or p.get("source") is None or p.get("destination") is None
         ):
             raise InvalidInput(
                 "migrate needs instance, source and destination",

@@ -41,6 +41,10 @@ _ACTION_MOVES: dict[ActionState, frozenset[ActionState]] = {
     ),
 }
 
+_NO_MOVES: frozenset[ActionState] = frozenset()
+# Compared on every transition: a module name costs less than an enum class attribute.
+_ONGOING = ActionState.ONGOING
+
 
 class PlanState(StrEnum):
     RECOMMENDED = "RECOMMENDED"
@@ -102,8 +106,11 @@ class Action:
         return self.state in FINAL_ACTION_STATES
 
     def moved_to(self, wanted: ActionState, when: float, message: str = "") -> Action:
-        check_transition("action", _ACTION_MOVES, self.state, wanted)
-        started = when if wanted == ActionState.ONGOING else self.started_at
+        if wanted not in _ACTION_MOVES.get(self.state, _NO_MOVES):
+            # check_transition raises the same InvalidTransition; it is called only
+            # then, as this runs for every journaled transition.
+            check_transition("action", _ACTION_MOVES, self.state, wanted)
+        started = when if wanted == _ONGOING else self.started_at
         finished = when if wanted in FINAL_ACTION_STATES else None
         # The constructor, not dataclasses.replace: this runs for every journaled
         # transition, and replace costs twice as much.
