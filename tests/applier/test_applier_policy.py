@@ -212,3 +212,29 @@ def test_the_policy_comes_from_the_applier_settings() -> None:
     assert policy.timeout(ActionType.MIGRATE) == 600.0
     assert policy.timeout(ActionType.POWER) == 900.0
     assert policy.retry.attempts == 5 and policy.retry.delay(2) == 4.0
+
+
+def test_a_plan_that_ended_still_counts_its_recent_starts_against_the_budget() -> None:
+    repo = MemoryRepositories()
+    clock = ManualClock()
+    driver = FakeDriver({"v1": "a", "v2": "a"}, seconds=5.0, clock=clock)
+    limits = PlanLimits(max_per_source=8, max_per_destination=8, bandwidth_mb_per_minute=3000)
+    first = saved_plan(repo, migrate("v1", "a", "b"), limits=limits)  # 2048 MB
+    second = saved_plan(repo, migrate("v2", "a", "b"), limits=limits)
+    executor = PlanExecutor(repo, driver, clock, limits)
+    executor.start(first.id)
+    clock.advance(1.0)
+    first = executor.advance(first.id)  # v1 starts at 1 s
+    clock.advance(10.0)
+    assert executor.advance(first.id).state == PlanState.SUCCEEDED
+    executor.start(second.id)
+    while clock.now() < 200.0:
+        clock.advance(10.0)
+        done = executor.advance(second.id)
+        if done.state == PlanState.SUCCEEDED:
+            break
+    [started] = [a.started_at for a in done.actions]
+    [first_start] = [a.started_at for a in repo.get_plan(first.id).actions]
+    assert started is not None and first_start is not None
+    # 2048 + 2048 MB exceed 3000 MB a minute: v2 waits for v1's start to leave the window.
+    assert started - first_start >= 60.0

@@ -168,6 +168,10 @@ class PlanExecutor:
         # back the same (immutable) plan object while it is unchanged saves the
         # recount.
         self._shares: dict[str, tuple[ActionPlan, _Share]] = {}
+        # Plans that ended while a migration they started is still within the
+        # bandwidth window: its memory still counts against the budget.
+        self._ended: dict[str, _Share] = {}
+        self._running: set[str] = set()  # the plans running at the last count
         # Each plan's limits combined with the executor's, by the plan's limits (a
         # handful of distinct values; combining builds and checks a new PlanLimits).
         self._tightest: dict[PlanLimits, PlanLimits] = {}
@@ -334,7 +338,8 @@ class PlanExecutor:
                 loaded = _Load(since=since)
                 shares: dict[str, tuple[ActionPlan, _Share]] = {}
                 own: _Share | None = None
-                for other in self._active_plans():
+                active = self._active_plans()
+                for other in active:
                     known = self._shares.get(other.id)
                     if known is None or known[0] is not other:
                         if other.id == before.id and other is not before:
@@ -347,6 +352,8 @@ class PlanExecutor:
                         own = known[1]
                 # This plan last, as it stood when the round began.
                 loaded.add_share(own if own is not None else _Share.of(before))
+                if limits.bandwidth_mb_per_minute:
+                    self._count_ended({p.id for p in active} | {before.id}, since, loaded)
                 self._shares = shares
             return loaded
 
@@ -491,6 +498,24 @@ class PlanExecutor:
         return self._set_state(plan, PlanState.FAILED, outcome(plan))
 
     # --- journal and notifications -------------------------------------------
+
+    def _count_ended(self, running: set[str], since: float, load: _Load) -> None:
+        """Add to `load` the recent starts of plans no longer running: each is read
+        once more as it ended (the last share read may predate its last starts) and
+        kept while one of its starts is within the window."""
+        for plan_id in self._running - running:
+            try:
+                self._ended[plan_id] = _Share.of(self._plans.get_plan(plan_id))
+            except NotFound:
+                continue
+        self._running = running
+        self._ended = {
+            plan_id: share
+            for plan_id, share in self._ended.items()
+            if plan_id not in running and any(at >= since for at, _ in share.started)
+        }
+        for share in self._ended.values():
+            load.recent_mb += sum(mb for at, mb in share.started if at >= since)
 
     def _active_plans(self) -> list[ActionPlan]:
         found = self._plans.list_plans(list(_ACTIVE), limit=_ALL_PLANS)
