@@ -9,7 +9,14 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from opendrs.domain.action import Action, ActionPlan, ActionType, PlanLimits, PlanState
+from opendrs.domain.action import (
+    Action,
+    ActionPlan,
+    ActionState,
+    ActionType,
+    PlanLimits,
+    PlanState,
+)
 from opendrs.domain.cluster import Cluster
 from opendrs.domain.errors import PlanningError
 from opendrs.domain.event import new_ids
@@ -182,7 +189,8 @@ def _check_target(
     destinations = {m.destination for m in moves}
     for host in sorted(destinations):
         room = rooms[host]
-        if any(r < -_EPSILON for r in room):
+        # Room is two-dimensional (_UNITS).
+        if room[0] < -_EPSILON or room[1] < -_EPSILON:
             landing = tuple(m.instance for m in moves if m.destination == host)
             raise PlanningError(
                 f"host {host} would be over capacity after the plan by "
@@ -596,23 +604,43 @@ class _Graph:
         order = _topological(self.nodes)
         ids = new_ids(len(self.nodes))
         result: list[Action] = []
+        pending = ActionState.PENDING
         for index in order:
             node = self.nodes[index]
-            waits = [why for why in node.parents.values() if why]
-            explanation = node.reason + (f" (after {'; '.join(waits)})" if waits else "")
+            parents = node.parents
+            explanation = node.reason
+            if parents:
+                waits = [why for why in parents.values() if why]
+                if waits:
+                    explanation += f" (after {'; '.join(waits)})"
+            # Every field given in order: the constructor then fills no defaults.
             result.append(
                 Action(
-                    type=node.kind,
-                    parameters=node.parameters,
-                    parents=tuple(ids[p] for p in node.parents),
-                    explanation=explanation,
-                    id=ids[index],
+                    node.kind,
+                    node.parameters,
+                    tuple([ids[p] for p in parents]) if parents else (),
+                    pending,
+                    "",
+                    explanation,
+                    None,
+                    None,
+                    "",
+                    ids[index],
                 )
             )
         return tuple(result)
 
 
 def _topological(nodes: Sequence[_Node]) -> list[int]:
+    """The nodes in dependency order, the lowest (rank, index) first among the ready."""
+    if any(n.parents for n in nodes):
+        return _heap_order(nodes)
+    # Everything is ready at once: the heap would pop them by (rank, index).
+    ranks = sorted([(n.rank, i) for i, n in enumerate(nodes)])
+    return [i for _, i in ranks]
+
+
+def _heap_order(nodes: Sequence[_Node]) -> list[int]:
     children: dict[int, list[int]] = {i: [] for i in range(len(nodes))}
     waiting = [len(n.parents) for n in nodes]
     for i, node in enumerate(nodes):
@@ -674,58 +702,81 @@ def _link_moves(
     room that was free from the start or freed by specific departures, and depends on
     exactly those departures. Room is never handed out twice, so any set of moves that
     may run together fits, whatever order they finish in."""
-    rank = {i: position for position, i in enumerate(order)}
+    rank = [0] * len(moves)
+    for position, i in enumerate(order):
+        rank[i] = position
+    instances = cluster.instances
+    nodes = graph.nodes
+    sizes: list[Amounts] = []
+    # `usage` of an instance depends on its flavor only, and a plan has few.
+    by_flavor: dict[int, Amounts] = {}
     for i, move in enumerate(moves):
-        instance = cluster.instances[move.instance]
-        graph.add(
+        name, source, destination = move.instance, move.source, move.destination
+        flavor = instances[name].flavor
+        size = by_flavor.get(id(flavor))
+        if size is None:
+            size = by_flavor[id(flavor)] = (float(flavor.vcpus), float(flavor.memory_mb))
+        sizes.append(size)
+        nodes.append(
             _Node(
-                kind=ActionType.MIGRATE,
-                parameters={
-                    "instance": move.instance,
-                    "source": move.source,
-                    "destination": move.destination,
+                ActionType.MIGRATE,
+                {
+                    "instance": name,
+                    "source": source,
+                    "destination": destination,
                     "live": move.live,
-                    "memory_mb": instance.memory_mb,
-                    "vcpus": instance.vcpus,
+                    "memory_mb": flavor.memory_mb,
+                    "vcpus": flavor.vcpus,
                 },
-                reason=move.reason
-                or f"move {move.instance} from {move.source} to {move.destination}",
-                rank=1_000_000 + rank[i],
+                move.reason or f"move {name} from {source} to {destination}",
+                1_000_000 + rank[i],
             )
         )
 
     # Per host, per dimension, chunks of room as [owner, amount]: freed by move `owner`
     # (None: free from the start). A chunk left with no room (at most _EPSILON) is
     # inert: it can give nothing, so nobody comes to depend on its owner through it.
-    chunks: dict[str, list[list[list[Any]]]] = {}
+    chunks: dict[str, tuple[list[list[Any]], list[list[Any]]]] = {}
     debt: dict[str, list[float]] = {}
-    debt_payers: dict[str, list[set[int]]] = {}
+    debt_payers: dict[str, tuple[set[int], set[int]]] = {}
     # Only the hosts moves leave or reach have a ledger; the rest are never read.
-    touched = {m.source for m in moves} | {m.destination for m in moves}
-    for host in touched:
-        # Room is two-dimensional (_UNITS): spelled out, it costs a third of the
-        # comprehensions over it, for the same lists.
-        cpu, memory = initial[host]
-        chunks[host] = [
-            [[None, cpu]] if cpu > _EPSILON else [],
-            [[None, memory]] if memory > _EPSILON else [],
-        ]
-        debt[host] = [-cpu if cpu < 0 else 0.0, -memory if memory < 0 else 0.0]
-        debt_payers[host] = [set(), set()]
+    for move in moves:
+        for host in (move.source, move.destination):
+            if host in chunks:
+                continue
+            # Room is two-dimensional (_UNITS): spelled out, it costs a third of the
+            # comprehensions over it, for the same lists.
+            cpu, memory = initial[host]
+            chunks[host] = (
+                [[None, cpu]] if cpu > _EPSILON else [],
+                [[None, memory]] if memory > _EPSILON else [],
+            )
+            debt[host] = [-cpu if cpu < 0 else 0.0, -memory if memory < 0 else 0.0]
+            debt_payers[host] = (set(), set())
 
-    sizes = _sizes(moves, cluster)
-    blockers = _anti_affinity_blockers(moves, cluster)
+    blockers = _anti_affinity_blockers(moves, cluster) if cluster.groups else None
     for i in order:
         move = moves[i]
-        if i in chained:
+        if chained and i in chained:
             graph.link(i, chained[i], f"{move.instance} has reached {move.source}")
-        for b in blockers[i]:
-            graph.link(i, b, f"anti-affinity partner {moves[b].instance} leaves {move.destination}")
-        freed_by: dict[int, list[str]] = {}
+        if blockers is not None:
+            for b in blockers[i]:
+                graph.link(
+                    i, b, f"anti-affinity partner {moves[b].instance} leaves {move.destination}"
+                )
+        # The two dimensions (_UNITS) in turn; `freed_by` is made only when a
+        # departure gives room, which most arrivals never need.
+        freed_by: dict[int, list[str]] | None = None
+        size = sizes[i]
         arrival_chunks, arrival_payers = chunks[move.destination], debt_payers[move.destination]
-        for d, need in enumerate(sizes[i]):
-            for payer in arrival_payers[d]:
-                freed_by.setdefault(payer, []).append(_UNITS[d])
+        for d in (0, 1):
+            need = size[d]
+            payers = arrival_payers[d]
+            if payers:
+                if freed_by is None:
+                    freed_by = {}
+                for payer in payers:
+                    freed_by.setdefault(payer, []).append(_UNITS[d])
             free = arrival_chunks[d]
             for chunk in free:
                 if need <= _EPSILON:
@@ -736,23 +787,28 @@ def _link_moves(
                 chunk[1] -= taken
                 need -= taken
                 if chunk[0] is not None:
+                    if freed_by is None:
+                        freed_by = {}
                     freed_by.setdefault(chunk[0], []).append(_UNITS[d])
             # Chunks are drawn from the front, so the spent ones gather there.
             while free and free[0][1] <= _EPSILON:
                 del free[0]
-        for owner, units in freed_by.items():
-            graph.link(
-                i,
-                owner,
-                f"{moves[owner].instance} frees {' and '.join(dict.fromkeys(units))} "
-                f"on {move.destination}",
-            )
-        left_chunks, left_debt = chunks[move.source], debt[move.source]
-        for d, amount in enumerate(sizes[i]):
+        if freed_by is not None:
+            for owner, units in freed_by.items():
+                graph.link(
+                    i,
+                    owner,
+                    f"{moves[owner].instance} frees {' and '.join(dict.fromkeys(units))} "
+                    f"on {move.destination}",
+                )
+        source = move.source
+        left_chunks, left_debt = chunks[source], debt[source]
+        for d in (0, 1):
+            amount = size[d]
             paid = min(left_debt[d], amount)
             if paid > 0:
                 left_debt[d] -= paid
-                debt_payers[move.source][d].add(i)
+                debt_payers[source][d].add(i)
             if amount - paid > _EPSILON:
                 left_chunks[d].append([i, amount - paid])
 
@@ -766,6 +822,11 @@ def _link_host_changes(
     power action, any other change a change_node_state."""
     last_of_host: dict[str, int] = {}
     state_of = {name: h.state for name, h in cluster.hosts.items()}
+    arriving: dict[str, list[int]] = {}
+    leaving: dict[str, list[int]] = {}
+    for i, move in enumerate(moves):
+        arriving.setdefault(move.destination, []).append(i)
+        leaving.setdefault(move.source, []).append(i)
     for position, change in enumerate(changes):
         was = state_of[change.host]
         state_of[change.host] = change.state
@@ -797,7 +858,9 @@ def _link_host_changes(
                 f"{change.host} goes {changes[previous - len(moves)].state.value} first",
             )
         last_of_host[change.host] = node
-        for i, move in enumerate(moves):
+        # Only moves leaving or reaching the host can match below, in index order.
+        for i in sorted({*arriving.get(change.host, ()), *leaving.get(change.host, ())}):
+            move = moves[i]
             if powering_on and move.destination == change.host:
                 graph.link(i, node, f"{change.host} is powered on")
             elif change.state == HostState.ENABLED and move.destination == change.host:

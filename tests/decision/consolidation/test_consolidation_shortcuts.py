@@ -4,6 +4,8 @@ maximum correlation against a regression per VM, and the Load's sums."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from consolidation_builders import snapshot
@@ -21,7 +23,7 @@ from opendrs.decision.consolidation.detectors import (
     _quartile_positions,
     _utilisation,
 )
-from opendrs.decision.consolidation.load import Load
+from opendrs.decision.consolidation.load import HostMembers, Load
 from opendrs.decision.consolidation.placement import Placer, find_host
 from opendrs.decision.consolidation.selection import MaximumCorrelation, _clear_winner
 from opendrs.decision.consolidation.snapshot import HISTORY_LENGTH, Snapshot
@@ -336,3 +338,109 @@ def test_threshold_judges_one_host_as_it_judges_it_among_others(
         together = detector.overloaded_with(load, hosts, vm).tolist()
         alone = [detector.host_overloaded_with(load, h, vm) for h in range(s.hosts)]
         assert alone == together
+
+
+@given(hosts=st.integers(1, 12), placement=st.lists(st.integers(0, 11), max_size=40))
+def test_host_members_are_each_hosts_vms_in_index_order(hosts: int, placement: list[int]) -> None:
+    vm_host = np.array([h % hosts for h in placement], dtype=np.int64)
+    members = HostMembers(vm_host, hosts)
+    assert len(members) == hosts
+    # Looked at in any order, and twice: the same lists, kept (changed in place).
+    for host in reversed(range(hosts)):
+        assert members[host] == [vm for vm, h in enumerate(vm_host.tolist()) if h == host]
+    members[0].append(99)
+    assert members[0][-1] == 99
+
+
+def plain_add(load: Load, vm: int, host: int) -> None:
+    """Load.add as numpy arithmetic on the snapshot's arrays (its definition)."""
+    s = load.snapshot
+    alloc = float(min(s.vm_demand[vm], s.host_pe_mips[host]))
+    load.members[host].append(vm)
+    load.requested[host] += s.vm_demand[vm]
+    load.used[host] += alloc
+    load.free[host] -= alloc
+    load.memory_free[host] -= s.vm_memory_mb[vm]
+    load.history[host] += s.vm_history[vm] * (s.vm_mips[vm] / s.host_mips[host])
+    load.history_length[host] = max(load.history_length[host], load.vm_trimmed[vm])
+    load.max_memory[host] = max(load.max_memory[host], s.vm_memory_mb[vm])
+    load.where[vm] = host
+
+
+@given(seed=st.integers(0, 100_000), moves=st.integers(1, 30))
+@settings(max_examples=40, deadline=None)
+def test_load_adds_in_python_numbers_what_numpy_adds(seed: int, moves: int) -> None:
+    s = random_snapshot(seed, hosts=8, vms=20)
+    rng = np.random.default_rng(seed)
+    quick, plain = Load(s), Load(s)
+    for _ in range(moves):
+        vm, host = int(rng.integers(s.vms)), int(rng.integers(s.hosts))
+        quick.add(vm, host)
+        plain_add(plain, vm, host)
+    for name in ("requested", "used", "free", "memory_free", "history", "max_memory"):
+        assert getattr(quick, name).tobytes() == getattr(plain, name).tobytes(), name
+    assert quick.history_length.tolist() == plain.history_length.tolist()
+    assert quick.where.tolist() == plain.where.tolist()
+    assert [quick.members[h] for h in range(s.hosts)] == [plain.members[h] for h in range(s.hosts)]
+
+
+@pytest.mark.parametrize("detector", DETECTORS, ids=lambda d: type(d).__name__)
+@given(seed=st.integers(0, 100_000), memory=st.booleans(), hosts=st.integers(4, 40))
+@settings(max_examples=25, deadline=None)
+def test_placer_follows_a_round_of_emptying_hosts(
+    detector: Detector, seed: int, memory: bool, hosts: int
+) -> None:
+    """As `_underload` uses it: each source is excluded, then its VMs placed one by
+    one (added elsewhere, not taken off it), and sometimes every placement of the
+    source undone, so hosts the placer keeps track of are excluded, filled and
+    emptied again in between its searches; with reserved memory or without."""
+    s = random_snapshot(seed, hosts=hosts)
+    rng = np.random.default_rng(seed)
+    if memory:
+        s = dataclasses.replace(
+            s, host_memory_free_mb=rng.choice([2000.0, 4000.0, 8000.0], size=s.hosts)
+        )
+    plain, quick = Load(s), Load(s)
+    excluded = np.zeros(s.hosts, dtype=np.bool_)
+    placer = Placer(quick, detector, excluded)
+    for source in rng.permutation(s.hosts).tolist():
+        excluded[source] = True
+        placer.exclude_host(source)
+        placed: list[tuple[int, int]] = []
+        for vm in list(quick.members[source]):
+            expected = find_host(plain, vm, excluded, detector)
+            assert placer.find(vm) == expected
+            if expected < 0:
+                break
+            for load in (plain, quick):
+                load.add(vm, expected)
+            placed.append((vm, expected))
+        if rng.random() < 0.5:
+            for vm, host in placed:
+                for load in (plain, quick):
+                    load.remove(vm, host)
+
+
+@given(seed=st.integers(0, 100_000), steps=st.integers(1, 60))
+@settings(max_examples=40, deadline=None)
+def test_load_reuses_a_rebuilt_host_only_as_it_would_rebuild_it(seed: int, steps: int) -> None:
+    """VMs put on hosts and taken off again (as a host that cannot be emptied is
+    given back): what a remove keeps and reuses is what working it out again gives."""
+    s = random_snapshot(seed, hosts=6, vms=16)
+    rng = np.random.default_rng(seed)
+    reusing, fresh = Load(s), Load(s)
+    for _ in range(steps):
+        host = int(rng.integers(s.hosts))
+        placed = reusing.members[host]
+        if placed and rng.random() < 0.5:
+            vm = placed[int(rng.integers(len(placed)))]
+            fresh._rebuilt.clear()
+            for load in (reusing, fresh):
+                load.remove(vm, host)
+        else:
+            vm = int(rng.integers(s.vms))
+            for load in (reusing, fresh):
+                load.add(vm, host)
+    for name in ("requested", "used", "free", "memory_free", "history", "max_memory"):
+        assert getattr(reusing, name).tobytes() == getattr(fresh, name).tobytes(), name
+    assert reusing.history_length.tolist() == fresh.history_length.tolist()

@@ -8,7 +8,6 @@ import numpy as np
 
 from opendrs.decision.consolidation.snapshot import (
     HISTORY_LENGTH,
-    BoolArray,
     FloatArray,
     IntArray,
     Snapshot,
@@ -37,6 +36,32 @@ def _one_step_migrations(s: Snapshot) -> bool:
     return bool((largest / slowest) / s.interval <= 1.0 and (smallest / fastest) / s.interval > 0.0)
 
 
+class HostMembers:
+    """Each host's VMs, in index order, as a list made when the host is first looked
+    at: a round looks at a fraction of the hosts, and building every list each round
+    cost more than the round's use of them."""
+
+    __slots__ = ("_lists", "_order", "_starts")
+
+    def __init__(self, vm_host: IntArray, hosts: int) -> None:
+        # A stable sort keeps each host's VMs in index order, as appending them would.
+        self._order: list[int] = np.argsort(vm_host, kind="stable").tolist()
+        starts = np.zeros(hosts + 1, dtype=np.int64)
+        np.cumsum(np.bincount(vm_host, minlength=hosts), out=starts[1:])
+        self._starts: list[int] = starts.tolist()
+        self._lists: dict[int, list[int]] = {}
+
+    def __getitem__(self, host: int) -> list[int]:
+        found = self._lists.get(host)
+        if found is None:
+            found = self._order[self._starts[host] : self._starts[host + 1]]
+            self._lists[host] = found
+        return found
+
+    def __len__(self) -> int:
+        return len(self._starts) - 1
+
+
 class Load:
     """Mutable per-round view. `history` is Σ VM history × VM MIPS / host MIPS."""
 
@@ -44,12 +69,12 @@ class Load:
         s = snapshot
         self.snapshot = s
         n = s.hosts
-        self.members: list[list[int]] = [[] for _ in range(n)]
-        for vm, host in enumerate(s.vm_host.tolist()):
-            self.members[host].append(vm)
+        self.members = HostMembers(s.vm_host, n)
+        """Each host's VMs in the order they came to it (lists to change in place)."""
+        # bincount gives a fresh float64 array: nothing to copy.
         self.requested: FloatArray = np.bincount(
             s.vm_host, weights=s.vm_demand, minlength=n
-        ).astype(np.float64)
+        ).astype(np.float64, copy=False)
         self.used: FloatArray = s.host_used_mips.astype(np.float64, copy=True)
         self.free: FloatArray = s.host_free_mips.astype(np.float64, copy=True)
         self.memory_free: FloatArray = s.host_memory_free_mb.astype(np.float64, copy=True)
@@ -70,12 +95,19 @@ class Load:
         self.one_step_migrations = _one_step_migrations(s)
         """Whether moving any VM of the snapshot anywhere takes more than 0 and at most
         one interval (the ceiling of its seconds over the interval is then exactly 1)."""
-        self.changes: list[int] = []
+        # What is read of single VMs and hosts, as Python numbers: the same values,
+        # without numpy's cost per scalar.
+        self.demands: list[float] = s.vm_demand.tolist()
+        self.memories: list[float] = s.vm_memory_mb.tolist()
+        self.pe_mips: list[float] = s.host_pe_mips.tolist()
+        self._vm_mips: list[float] = s.vm_mips.tolist()
+        self._host_mips: list[float] = s.host_mips.tolist()
+        self._trimmed: list[int] = self.vm_trimmed.tolist()
+        self._rebuilt: dict[tuple[int, ...], tuple[FloatArray, int, float, float]] = {}
+        """`_rebuild_history`'s results by (host, its VMs in order)."""
         self._received: set[int] = set()  # hosts given a VM since the snapshot
+        self.changes: list[int] = []
         """Hosts a VM was added to or removed from, in order (repeats kept)."""
-
-    def allocation(self, vm: int, host: int) -> float:
-        return float(min(self.snapshot.vm_demand[vm], self.snapshot.host_pe_mips[host]))
 
     def share(self, vm: int, hosts: IntArray) -> FloatArray:
         """The VM's history as a fraction of each of `hosts`' MIPS, (len(hosts), 30)."""
@@ -85,29 +117,34 @@ class Load:
         return result
 
     def add(self, vm: int, host: int) -> None:
-        s = self.snapshot
-        alloc = self.allocation(vm, host)
+        demand, memory = self.demands[vm], self.memories[vm]
+        alloc = min(demand, self.pe_mips[host])
         self.changes.append(host)
         self._received.add(host)
         self.members[host].append(vm)
-        self.requested[host] += s.vm_demand[vm]
+        self.requested[host] += demand
         self.used[host] += alloc
         self.free[host] -= alloc
-        self.memory_free[host] -= s.vm_memory_mb[vm]
-        self.history[host] += s.vm_history[vm] * (s.vm_mips[vm] / s.host_mips[host])
-        self.history_length[host] = max(self.history_length[host], self.vm_trimmed[vm])
-        self.max_memory[host] = max(self.max_memory[host], s.vm_memory_mb[vm])
+        self.memory_free[host] -= memory
+        self.history[host] += self.snapshot.vm_history[vm] * (
+            self._vm_mips[vm] / self._host_mips[host]
+        )
+        # The larger of the two, as max() keeps it (the first unless the second is larger).
+        length = self._trimmed[vm]
+        if length > self.history_length[host]:
+            self.history_length[host] = length
+        if memory > self.max_memory[host]:
+            self.max_memory[host] = memory
         self.where[vm] = host
 
     def remove(self, vm: int, host: int) -> None:
-        s = self.snapshot
-        alloc = self.allocation(vm, host)
+        alloc = min(self.demands[vm], self.pe_mips[host])
         self.changes.append(host)
         self.members[host].remove(vm)
-        self.requested[host] -= s.vm_demand[vm]
+        self.requested[host] -= self.demands[vm]
         self.used[host] -= alloc
         self.free[host] += alloc
-        self.memory_free[host] += s.vm_memory_mb[vm]
+        self.memory_free[host] += self.memories[vm]
         self._rebuild_history(host)
 
     def _rebuild_history(self, host: int) -> None:
@@ -120,18 +157,31 @@ class Load:
             self.requested[host] = 0.0
             self.max_memory[host] = 0.0
             return
-        index = np.array(vms, dtype=np.int64)
-        if host in self._received:
-            shares = s.vm_history[index] * (s.vm_mips[index] / s.host_mips[host])[:, None]
-        else:
-            # Every VM is on its snapshot host: its share is already worked out (the
-            # same product), as in __init__.
-            shares = self.vm_share[index]
-        # The ufuncs' reduce is what ndarray.sum/max call, without their wrappers.
-        self.history[host] = np.add.reduce(shares, axis=0)
-        self.history_length[host] = int(np.maximum.reduce(self.vm_trimmed[index]))
-        self.requested[host] = float(np.add.reduce(s.vm_demand[index]))
-        self.max_memory[host] = float(np.maximum.reduce(s.vm_memory_mb[index]))
+        # What is rebuilt depends only on the host and its VMs in order, and a round
+        # often returns a host to VMs it had before (a VM placed on it for a host
+        # that then cannot be emptied is taken off again): worked out once.
+        key = (host, *vms)
+        rebuilt = self._rebuilt.get(key)
+        if rebuilt is None:
+            index = np.array(vms, dtype=np.int64)
+            if host in self._received:
+                shares = s.vm_history[index] * (s.vm_mips[index] / s.host_mips[host])[:, None]
+            else:
+                # Every VM is on its snapshot host: its share is already worked out
+                # (the same product), as in __init__.
+                shares = self.vm_share[index]
+            # The ufuncs' reduce is what ndarray.sum/max call, without their wrappers.
+            rebuilt = (
+                np.add.reduce(shares, axis=0),
+                int(np.maximum.reduce(self.vm_trimmed[index])),
+                float(np.add.reduce(s.vm_demand[index])),
+                float(np.maximum.reduce(s.vm_memory_mb[index])),
+            )
+            self._rebuilt[key] = rebuilt
+        self.history[host] = rebuilt[0]  # copied in: the kept row is never changed
+        self.history_length[host] = rebuilt[1]
+        self.requested[host] = rebuilt[2]
+        self.max_memory[host] = rebuilt[3]
 
     def movable(self, host: int) -> list[int]:
         migrating = self.snapshot.vm_migrating
@@ -146,15 +196,12 @@ class Load:
         seconds: FloatArray = biggest / s.host_migration_mb_s[hosts]
         return seconds
 
-    def has_members(self, hosts: IntArray) -> BoolArray:
-        return np.array([bool(self.members[h]) for h in hosts.tolist()], dtype=np.bool_)
-
 
 def empty_load(snapshot: Snapshot) -> Load:
     """A Load in which no VM is placed yet (`snapshot.vm_host` is ignored)."""
     load = Load(snapshot)
     n = snapshot.hosts
-    load.members = [[] for _ in range(n)]
+    load.members = HostMembers(np.zeros(0, dtype=np.int64), n)
     load.requested = np.zeros(n)
     load.used = np.zeros(n)
     load.free = snapshot.host_mips.astype(np.float64, copy=True)

@@ -96,27 +96,38 @@ class Placer:
         )
         # With finite watts and demands every increase is finite, so masking unusable
         # hosts with +inf leaves argmin (and a stable sort) to the usable ones.
+        # Finite free MIPS too, so a host's room min(free, PE MIPS) can be kept up to
+        # date in scalars (it stays finite: only finite demands are added or taken).
         self._finite = bool(
             np.isfinite(s.host_power).all()
             and np.isfinite(load.power_now).all()
             and np.isfinite(load.used).all()
+            and np.isfinite(load.free).all()
+            and np.isfinite(s.host_pe_mips).all()
             and np.isfinite(s.vm_demand).all()
         )
         # Detectors that judge each host alone may be asked about any set of hosts:
         # a few at a time when that is dear (MAD, IQR), all at once when cheap (THR).
         self._one_by_one = bool(getattr(detector, "judges_hosts_one_by_one", False))
         self._threshold = detector if isinstance(detector, Threshold) else None
-        self._demand: list[float] = s.vm_demand.tolist()
-        self._memory: list[float] = s.vm_memory_mb.tolist()
+        self._demand = load.demands
+        self._memory = load.memories
         self._watts = s.host_power.ravel()
         rises = np.zeros_like(self._watts)
         rises[:-1] = self._watts[1:] - self._watts[:-1]
         self._rises: FloatArray = rises
+        self._pe_list = load.pe_mips
+        # The candidates and, kept up to date as VMs come and go, what `find` reads
+        # of them: each is what indexing the load's arrays with them would give.
         self._hosts: IntArray = np.zeros(0, dtype=np.int64)
-        self._pe: FloatArray = np.zeros(0)
+        self._position: dict[int, int] = {}
         self._mips: FloatArray = np.zeros(0)
         self._now: FloatArray = np.zeros(0)
         self._rows: IntArray = np.zeros(0, dtype=np.int64)
+        self._used: FloatArray = np.zeros(0)
+        self._room: FloatArray = np.zeros(0)
+        self._memory_free: FloatArray = np.zeros(0)
+        self._busy: BoolArray = np.zeros(0, dtype=np.bool_)
         self._dirty = True
 
     def exclude(self, hosts: BoolArray) -> None:
@@ -125,19 +136,42 @@ class Placer:
         self._dirty = True
 
     def exclude_host(self, host: int) -> None:
-        if not self._excluded[host]:
-            self._excluded[host] = True
-            self._dirty = True
+        if self._excluded[host]:
+            return
+        self._excluded[host] = True
+        if self._dirty:
+            return
+        i = self._position.get(host)
+        if i is None:
+            return  # not tried now (a later member of a class): skipped when it would be
+        if self._classed[host]:
+            self._dirty = True  # the next member of its class is tried instead
+        else:
+            # It stays among the candidates, with no room: never usable, and never
+            # asked about where only usable hosts are (an unusable host's verdict
+            # is never read where all candidates are).
+            self._room[i] = -np.inf
 
     def _candidates(self) -> IntArray:
-        changes = self.load.changes
+        load = self.load
+        changes = load.changes
         if self._seen < len(changes):
             # A host a VM joined or left is no longer like its class: tried on its own.
+            position = self._position
             for host in changes[self._seen :]:
                 if host in self._classed_hosts:
                     self._classed_hosts.discard(host)
                     self._classed[host] = False
                     self._dirty = True
+                elif not self._dirty and host in position:
+                    i = position[host]
+                    used = float(load.used[host])
+                    self._used[i] = used
+                    self._busy[i] = used != 0.0
+                    # Both finite: the minimum np.minimum would give.
+                    room = min(float(load.free[host]), self._pe_list[host])
+                    self._room[i] = -np.inf if self._excluded[host] else room
+                    self._memory_free[i] = load.memory_free[host]
             self._seen = len(changes)
         if self._dirty:
             self._dirty = False
@@ -153,12 +187,16 @@ class Placer:
                 if i < len(members):
                     chosen[members[i]] = True
             hosts: IntArray = chosen.nonzero()[0]
-            s = self.load.snapshot
+            s = load.snapshot
             self._hosts = hosts
-            self._pe = s.host_pe_mips.take(hosts)
+            self._position = dict(zip(hosts.tolist(), range(hosts.size), strict=True))
             self._mips = s.host_mips.take(hosts)
-            self._now = self.load.power_now.take(hosts)
+            self._now = load.power_now.take(hosts)
             self._rows = hosts * 11
+            self._used = load.used.take(hosts)
+            self._busy = self._used != 0.0
+            self._room = np.minimum(load.free.take(hosts), s.host_pe_mips.take(hosts))
+            self._memory_free = load.memory_free.take(hosts)
         return self._hosts
 
     def find(self, vm: int) -> int:
@@ -170,25 +208,21 @@ class Placer:
         if not candidates.size:
             return -1
         demand = self._demand[vm]
-        used = load.used.take(candidates)
-        # Free MIPS and PE MIPS both at least the demand, in one comparison (a NaN
-        # stays NaN through the minimum and compares false as it would alone).
-        ok = np.minimum(load.free.take(candidates), self._pe) >= demand
+        used = self._used
+        # Free MIPS and PE MIPS both at least the demand, in one comparison.
+        ok = self._room >= demand
         if self._memory_bounded:
-            ok &= load.memory_free.take(candidates) >= self._memory[vm]
+            ok &= self._memory_free >= self._memory[vm]
         # power_at over every candidate, its two lookups folded into one table of
         # rises (the same differences, so the same watts).
         u = np.minimum(np.maximum((used + demand) / self._mips, 0.0), 1.0) * 10.0
         seg = np.minimum(u.astype(np.int64), 9)
         at = self._rows + seg
         watts = self._watts.take(at) + self._rises.take(at) * (u - seg)
-        busy = used != 0.0
+        busy = self._busy
         if self._one_by_one:
-            usable = int(np.count_nonzero(ok))
-            if not usable:
-                return -1
             increase = np.where(ok, watts - self._now, np.inf)
-            return self._cheapest_unflagged(vm, candidates, increase, busy, usable)
+            return self._cheapest_unflagged(vm, candidates, increase, busy, ok)
         # The detector can only take busy hosts away. So the cheapest usable host
         # stands if it is idle, or if the detector lets it be; only when it flags it
         # is the search run again without what it flagged. (Usable hosts have finite
@@ -220,13 +254,22 @@ class Placer:
         return int(candidates[best]) if ok[best] else -1
 
     def _cheapest_unflagged(
-        self, vm: int, candidates: IntArray, increase: FloatArray, busy: BoolArray, usable: int
+        self, vm: int, candidates: IntArray, increase: FloatArray, busy: BoolArray, ok: BoolArray
     ) -> int:
         """For a detector that judges each host on its own: walk the usable hosts
         from the least increase (ties: lowest index, as argmin) and ask the detector
         about a few busy ones at a time; an idle host is never flagged, so the walk
         ends at the first one."""
-        ranked = np.argsort(increase, kind="stable")[:usable]
+        # Usable hosts have finite increases, the others +inf: argmin is the
+        # cheapest usable host if there is one, and it stands if it is idle: no
+        # ranking needed.
+        best = int(increase.argmin())
+        if not ok[best]:
+            return -1
+        if not busy[best]:
+            return int(candidates[best])
+        usable = int(np.count_nonzero(ok))
+        ranked = np.argsort(increase, kind="stable")[:usable]  # ranked[0] is best
         busy_ranked = busy[ranked]
         idle_at = int(busy_ranked.argmin())
         end = idle_at if not busy_ranked[idle_at] else usable

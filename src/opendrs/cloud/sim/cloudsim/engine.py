@@ -112,7 +112,9 @@ class DataCentre:
         self._vm_index = {name: i for i, name in enumerate(fleet.vm_names)}
         self._host_index = {name: i for i, name in enumerate(fleet.host_names)}
         self._free_mips = fleet.host_mips.copy()
-        self._used_mips = np.zeros(n)
+        # Per-run constants of the accounting, made once rather than at every sample.
+        self._host_ids: IntArray = np.arange(n)
+        self._boot_watts = fleet.host_power[:, -1] * profile.boot_watts_share
 
     # --- placement at t = 0 -------------------------------------------------
 
@@ -154,8 +156,9 @@ class DataCentre:
         last = self._last
         if last is not None:
             hours = self.totals.energy_j / 3.6e6
-            short = int(((last.host_alloc > 0) & (last.host_alloc < last.host_requested)).sum())
-            self.totals.series.append((t, int((last.host_alloc > 0).sum()), hours, float(short)))
+            running = last.host_alloc > 0
+            short = np.count_nonzero(running & (last.host_alloc < last.host_requested))
+            self.totals.series.append((t, int(np.count_nonzero(running)), hours, float(short)))
 
     def complete_migrations(self, until: float) -> None:
         """Run every migration completion up to `until`, in time order."""
@@ -223,7 +226,7 @@ class DataCentre:
         vm_alloc = np.zeros(m)
         vm_alloc[alive] = scaled
         vm_flag = np.zeros(m)
-        vm_flag[alive] = moving.astype(np.float64)
+        vm_flag[alive] = moving  # stored as 1.0 and 0.0
         if not starting and in_vm.size:
             # At other instants the host updated last (the higher index) writes the record.
             dest_last = in_host > host[moving]
@@ -231,7 +234,6 @@ class DataCentre:
             vm_flag[in_vm] = np.where(dest_last, 0.0, 1.0)
         vm_requested = np.zeros(m)
         vm_requested[alive] = demand
-        self._used_mips = _sums(host, scaled, n)
         self._free_mips = np.where(over, 0.0, fleet.host_mips - total)
         return _Sample(
             time=self.now,
@@ -257,7 +259,7 @@ class DataCentre:
     def _close(self, sample: _Sample) -> None:
         """`sample` is the last word on its instant: count hosts that went idle."""
         active = sample.host_alloc > 0.0
-        self.totals.shutdowns += int((self._last_active & ~active).sum())
+        self.totals.shutdowns += int(np.count_nonzero(self._last_active & ~active))
         self._last_active = active
 
     def finish(self) -> None:
@@ -266,21 +268,20 @@ class DataCentre:
 
     def _account(self, a: _Sample, b: _Sample, dt: float) -> None:
         totals = self.totals
-        fleet = self.fleet
         p_a, p_b = self._watts(a), self._watts(b)
         if self.profile.explicit_power:
             # A booting host draws (a share of) its peak until it is up, then runs.
-            peak = fleet.host_power[:, -1] * self.profile.boot_watts_share
             booting = np.clip(a.boot_end - a.time, 0.0, dt)
-            joules = a.on * ((p_a + p_b) / 2.0 * (dt - booting) + peak * booting)
+            joules = a.on * ((p_a + p_b) / 2.0 * (dt - booting) + self._boot_watts * booting)
             totals.energy_j += float(joules.sum())
         else:
             watts = np.where(a.utilisation > 0.0, (p_a + p_b) / 2.0, 0.0)
             totals.energy_j += float(watts.sum()) * dt
+        # Counts of hosts as whole numbers, as a sum of the flags would give them.
         active = a.host_alloc > 0.0
-        totals.active_seconds += float(active.sum()) * dt
+        totals.active_seconds += float(np.count_nonzero(active)) * dt
         short = active & (a.host_alloc < a.host_requested)
-        totals.violation_seconds += float(short.sum()) * dt
+        totals.violation_seconds += float(np.count_nonzero(short)) * dt
         totals.requested_mi += float(a.vm_requested.sum()) * dt
         totals.allocated_mi += float(a.vm_alloc.sum()) * dt
         loss = np.maximum(a.vm_requested - a.vm_alloc, 0.0) * a.vm_in_migration
@@ -288,8 +289,7 @@ class DataCentre:
 
     def _watts(self, sample: _Sample) -> FloatArray:
         if sample.watts is None:
-            fleet = self.fleet
-            sample.watts = power_at(fleet.host_power, np.arange(fleet.hosts), sample.utilisation)
+            sample.watts = power_at(self.fleet.host_power, self._host_ids, sample.utilisation)
         return sample.watts
 
     # --- what the strategies see ------------------------------------------------
