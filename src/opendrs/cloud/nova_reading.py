@@ -6,10 +6,10 @@ GETs with their errors as DriverError."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
-from opendrs.cloud.openstack import COMPUTE_BINARY, driver_error
+from opendrs.cloud.openstack import COMPUTE_BINARY, nova_call
 from opendrs.domain.errors import DriverError
 from opendrs.domain.host import Host, HostState
 from opendrs.domain.instance import Flavor, Instance, InstanceState
@@ -27,17 +27,6 @@ STATES = {
     "VERIFY_RESIZE": InstanceState.MIGRATING,
 }
 _MB_PER_GB = 1024
-
-
-def nova_call(what: str, call: Callable[[], T]) -> T:
-    """`call`, with any SDK or connection error as a DriverError saying `what` failed
-    (transient for 5xx, 429 and lost connections)."""
-    try:
-        return call()
-    except DriverError:
-        raise
-    except Exception as error:
-        raise driver_error(error, what) from error
 
 
 def placement_get(placement: Any, path: str) -> dict[str, Any]:

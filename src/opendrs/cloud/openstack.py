@@ -49,14 +49,14 @@ class NovaActions:
         if server.compute_host == destination:
             raise DriverError(f"server {instance} is already on {destination}")
         if live:
-            self._call(
+            nova_call(
                 f"live-migrate {instance} to {destination}",
                 lambda: self._compute.live_migrate_server(
                     server, host=destination, block_migration=self._block
                 ),
             )
         else:
-            self._call(
+            nova_call(
                 f"migrate {instance} to {destination}",
                 lambda: self._compute.migrate_server(server, host=destination),
             )
@@ -70,7 +70,7 @@ class NovaActions:
         status = str(server.status or "").upper()
         if status == "VERIFY_RESIZE" and not live:
             # A cold migration waits for confirmation; opendrs asked for the move.
-            self._call(
+            nova_call(
                 f"confirm the migration of {instance}",
                 lambda: self._compute.confirm_server_resize(server),
             )
@@ -95,12 +95,12 @@ class NovaActions:
             )
         service = self._service(host)
         if state == HostState.ENABLED:
-            self._call(f"enable {host}", lambda: self._compute.enable_service(service))
+            nova_call(f"enable {host}", lambda: self._compute.enable_service(service))
             return
         why = reason or f"opendrs: {state.value}"
         if state == HostState.MAINTENANCE and "maintenance" not in why:
             why = f"maintenance: {why}"
-        self._call(
+        nova_call(
             f"disable {host}",
             lambda: self._compute.disable_service(service, disabled_reason=why),
         )
@@ -121,7 +121,7 @@ class NovaActions:
         migration = self._in_progress(instance)
         if migration is None:
             raise DriverError(f"server {instance} has no live migration in progress")
-        self._call(
+        nova_call(
             f"abort the migration of {instance}",
             lambda: self._compute.abort_server_migration(migration, instance, ignore_missing=False),
         )
@@ -139,7 +139,7 @@ class NovaActions:
             raise driver_error(error, f"get server {instance}") from error
 
     def _service(self, host: str) -> Any:
-        found = self._call(
+        found = nova_call(
             f"find the compute service of {host}",
             lambda: list(self._compute.services(binary=COMPUTE_BINARY, host=host)),
         )
@@ -148,7 +148,7 @@ class NovaActions:
         return found[0]
 
     def _in_progress(self, instance: str) -> Any:
-        migrations = self._call(
+        migrations = nova_call(
             f"list the migrations of {instance}",
             lambda: list(self._compute.server_migrations(instance)),
         )
@@ -162,7 +162,7 @@ class NovaActions:
         fault = getattr(server, "fault", None) or {}
         if isinstance(fault, dict) and fault.get("message"):
             return f"{server.id} stayed on {where}: {fault['message']}"
-        migrations = self._call(
+        migrations = nova_call(
             f"list migrations of {server.id}",
             lambda: list(self._compute.migrations(instance_uuid=server.id)),
         )
@@ -171,14 +171,16 @@ class NovaActions:
             return f"{server.id} stayed on {where}: its migration ended {failed[-1].status}"
         return f"{server.id} is on {where}, not on {destination}"
 
-    @staticmethod
-    def _call(what: str, call: Callable[[], T]) -> T:
-        try:
-            return call()
-        except DriverError:
-            raise
-        except Exception as error:
-            raise driver_error(error, what) from error
+
+def nova_call(what: str, call: Callable[[], T]) -> T:
+    """`call`, with any SDK or connection error as a DriverError saying `what` failed
+    (transient for 5xx, 429 and lost connections)."""
+    try:
+        return call()
+    except DriverError:
+        raise
+    except Exception as error:
+        raise driver_error(error, what) from error
 
 
 def _operation_id(live: bool, instance: str, destination: str) -> str:

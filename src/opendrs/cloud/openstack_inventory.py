@@ -17,10 +17,9 @@ from opendrs.cloud.nova_reading import (
     flavor_of,
     host_of,
     instance_of,
-    nova_call,
     placement_get,
 )
-from opendrs.cloud.openstack import COMPUTE_BINARY
+from opendrs.cloud.openstack import COMPUTE_BINARY, nova_call
 from opendrs.domain.errors import DriverError
 from opendrs.domain.host import Host
 from opendrs.domain.instance import Flavor, GroupPolicy, Instance, ServerGroup

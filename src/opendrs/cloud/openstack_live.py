@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from opendrs.cloud.nova_reading import compute_nodes, host_of, instance_of, placement_get
-from opendrs.cloud.openstack import COMPUTE_BINARY, NovaActions
+from opendrs.cloud.openstack import COMPUTE_BINARY, NovaActions, nova_call
 from opendrs.domain.errors import DriverError, NotFound
 from opendrs.domain.instance import Instance
 from opendrs.domain.ports import HostOccupancy
@@ -33,7 +33,7 @@ class LiveNovaActions(NovaActions):
         return instance_of(server, str(server.compute_host or ""))
 
     def host_now(self, host: str) -> HostOccupancy:
-        services = self._call(
+        services = nova_call(
             f"find the compute service of {host}",
             lambda: list(self._compute.services(binary=COMPUTE_BINARY, host=host)),
         )
@@ -44,7 +44,7 @@ class LiveNovaActions(NovaActions):
         inventories = self._placement_get(f"/resource_providers/{node}/inventories")
         usages = self._placement_get(f"/resource_providers/{node}/usages")
         found = host_of(host, service, inventories.get("inventories", {}), usages.get("usages", {}))
-        servers = self._call(
+        servers = nova_call(
             f"list the servers on {host}",
             lambda: list(self._compute.servers(details=True, all_projects=True, compute_host=host)),
         )
@@ -52,7 +52,7 @@ class LiveNovaActions(NovaActions):
 
     def _node(self, host: str) -> str:
         """The compute node (= Placement resource provider) id of the service host."""
-        hypervisors = self._call(
+        hypervisors = nova_call(
             "list the hypervisors", lambda: list(self._compute.hypervisors(details=True))
         )
         node = compute_nodes(hypervisors).get(host)
