@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from opendrs.agent.assembly import build_agent
 from opendrs.agent.poller import Agent
@@ -47,6 +47,8 @@ from opendrs.domain.ports import (
     CloudActions,
     CloudInventory,
     ClusterRepository,
+    LiveView,
+    PlanRepository,
     Subscription,
 )
 from opendrs.notify.assembly import build_dispatcher
@@ -123,6 +125,59 @@ def goal_defaults(settings: Settings) -> dict[str, dict[str, Any]]:
     return {"overload_relief": {"threshold": d.overload_threshold, "target": d.target_threshold}}
 
 
+def build_executor(
+    settings: Settings,
+    plans: PlanRepository,
+    driver: CloudActions,
+    bus: Bus,
+    clock: Clock,
+    live: LiveView | None = None,
+) -> PlanExecutor:
+    """The applier, publishing each transition on the bus."""
+    return PlanExecutor(
+        plans,
+        driver,
+        clock,
+        plan_limits(settings),
+        on_transition=publishing_hook(bus, subjects.PLAN_PROGRESS, clock),
+        policy=policy_from_settings(settings.applier),
+        live=live,
+    )
+
+
+def build_optimization(
+    settings: Settings,
+    bus: Bus,
+    store: SqlStore,
+    registry: StrategyRegistry,
+    clock: Clock,
+    launch: Callable[[str], object],
+) -> Optimization:
+    """The decision service over `store`; `launch` is what an automatic audit's
+    plan is handed to."""
+    return Optimization(
+        bus=bus,
+        cluster=store,
+        audits=store,
+        plans=store,
+        registry=registry,
+        limits=plan_limits(settings),
+        clock=clock,
+        launch=launch,
+        defaults=goal_defaults(settings),
+        ping_pong_window=settings.decision.ping_pong_window_seconds,
+        continuous=continuous_audits(settings.decision.continuous_audits),
+        evacuations=store,
+    )
+
+
+def history_routers(archives: HostArchives | None, clock: Clock) -> list[APIRouter]:
+    """The graph and /metrics routes over the history files, if history is kept."""
+    if archives is None:
+        return []
+    return [graphs_router(archives, clock=clock), metrics_router(archives, clock=clock)]
+
+
 @dataclass
 class System:
     """Everything the demo process runs, connected; `loop.step()` drives it."""
@@ -165,31 +220,11 @@ def build_system(settings: Settings, *, clock: ManualClock | None = None) -> Sys
     database = open_database(settings.database.url)
     store = SqlStore(database, clock)
 
-    limits = plan_limits(settings)
-    executor = PlanExecutor(
-        store,
-        cloud,
-        clock,
-        limits,
-        on_transition=publishing_hook(bus, subjects.PLAN_PROGRESS, clock),
-        policy=policy_from_settings(settings.applier),
-        live=InventoryView(cloud),
-    )
+    executor = build_executor(settings, store, cloud, bus, clock, live=InventoryView(cloud))
     detection = build_detection(settings, bus, database, clock)
     ingest = SampleIngest(bus, store)
-    optimization = Optimization(
-        bus=bus,
-        cluster=store,
-        audits=store,
-        plans=store,
-        registry=StrategyRegistry.discover(),
-        limits=limits,
-        clock=clock,
-        launch=executor.submit,
-        defaults=goal_defaults(settings),
-        ping_pong_window=settings.decision.ping_pong_window_seconds,
-        continuous=continuous_audits(settings.decision.continuous_audits),
-        evacuations=store,
+    optimization = build_optimization(
+        settings, bus, store, StrategyRegistry.discover(), clock, launch=executor.submit
     )
     archives = (
         HostArchives(settings.history.directory, step=settings.history.step, clock=clock)
@@ -241,12 +276,7 @@ def build_system(settings: Settings, *, clock: ManualClock | None = None) -> Sys
 
 
 def build_app(system: System, status: Callable[[], dict[str, Any]]) -> FastAPI:
-    routers = []
-    if system.archives is not None:
-        routers = [
-            graphs_router(system.archives, clock=system.clock),
-            metrics_router(system.archives, clock=system.clock),
-        ]
+    routers = history_routers(system.archives, system.clock)
     # audits made through the API are timed (and continuous ones scheduled) in the
     # time the optimization service runs them in: simulated in the demo
     return create_app(system.store, status=status, extra_routers=routers, clock=system.clock)
@@ -397,11 +427,7 @@ def build_server(
             )
             server.closers.append(lambda: bus.drain(timeout=2.0))
         if "api" in wanted:
-            routers = (
-                [graphs_router(archives, clock=clock), metrics_router(archives, clock=clock)]
-                if archives is not None
-                else []
-            )
+            routers = history_routers(archives, clock)
             app = create_app(store, status=server.status, extra_routers=routers, clock=clock)
             app.state.strategy_registry = registry
             app.state.plan_limits = limits
@@ -429,41 +455,33 @@ def _server_roles(
     timing = settings.server
     store = server.store
     if "inventory" in roles:
-        refresh: Callable[[], object]
         if inventory is None and cloud.openstack is not None:
             nova = OpenstackInventory(cloud.openstack)
             server.counters["inventory_host_failures"] = lambda: dict(nova.failures)
-            refresh = _with_groups(InventorySync(nova, store, bus, clock), nova, store)
-        else:
-            if inventory is None:
-                libvirt = LibvirtInventory(
-                    cloud.hosts, store, timeout=settings.cloud.libvirt.timeout_seconds
-                )
-                server.closers.append(libvirt.close)
-                server.counters["inventory_host_failures"] = lambda: dict(libvirt.failures)
-                inventory = libvirt
-            refresh = InventorySync(inventory, store, bus, clock).sync
-        server.loops.append(RoleLoop("inventory", refresh, timing.inventory_interval_seconds))
+            inventory = nova
+        elif inventory is None:
+            libvirt = LibvirtInventory(
+                cloud.hosts, store, timeout=settings.cloud.libvirt.timeout_seconds
+            )
+            server.closers.append(libvirt.close)
+            server.counters["inventory_host_failures"] = lambda: dict(libvirt.failures)
+            inventory = libvirt
+        sync = InventorySync(inventory, store, bus, clock)
+        server.loops.append(RoleLoop("inventory", sync.sync, timing.inventory_interval_seconds))
     if "ingest" in roles:
         _ingest_role(server, bus, archives, timing.ingest_flush_seconds)
     if "decision" in roles:
-        optimization = Optimization(
-            bus=bus,
-            cluster=store,
-            audits=store,
-            plans=store,
-            registry=registry,
-            limits=plan_limits(settings),
-            clock=clock,
+        optimization = build_optimization(
+            settings,
+            bus,
+            store,
+            registry,
+            clock,
             # Approved in the store: the applier role (here or in another process)
             # starts PENDING plans on its next round.
             launch=lambda plan_id: store.set_plan_state(
                 plan_id, PlanState.PENDING, "automatic audit"
             ),
-            defaults=goal_defaults(settings),
-            ping_pong_window=settings.decision.ping_pong_window_seconds,
-            continuous=continuous_audits(settings.decision.continuous_audits),
-            evacuations=store,
         )
         server.starters.append(optimization.start)
         server.closers.append(optimization.stop)
@@ -477,14 +495,7 @@ def _server_roles(
             libvirt_actions = build_libvirt_actions(settings, cloud.hosts, store)
             server.closers.append(libvirt_actions.close)
             actions = libvirt_actions
-        executor = PlanExecutor(
-            store,
-            actions,
-            clock,
-            plan_limits(settings),
-            on_transition=publishing_hook(bus, subjects.PLAN_PROGRESS, clock),
-            policy=policy_from_settings(settings.applier),
-        )
+        executor = build_executor(settings, store, actions, bus, clock)
         server.loops.append(
             RoleLoop(
                 "applier",
@@ -494,21 +505,6 @@ def _server_roles(
             )
         )
         server.counters["applier_plan_failures"] = lambda: executor.plan_failures
-
-
-def _with_groups(
-    sync: InventorySync, nova: OpenstackInventory, store: ClusterRepository
-) -> Callable[[], bool]:
-    """The inventory round on OpenStack: InventorySync writes hosts and instances,
-    then the server groups the same pass read (InventorySync knows no groups)."""
-
-    def refresh() -> bool:
-        if not sync.sync():
-            return False
-        store.upsert_groups(nova.list_groups())
-        return True
-
-    return refresh
 
 
 def _ingest_role(server: Server, bus: Bus, archives: HostArchives | None, interval: float) -> None:

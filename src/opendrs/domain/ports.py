@@ -42,6 +42,13 @@ class CloudInventory(Protocol):
 
 
 @runtime_checkable
+class GroupInventory(CloudInventory, Protocol):
+    """A cloud that also keeps server groups (Nova): a refresh stores them too."""
+
+    def list_groups(self) -> list[ServerGroup]: ...
+
+
+@runtime_checkable
 class PartialHostInventory(CloudInventory, Protocol):
     """A cloud that knows only part of a host (libvirt: its capacity and use), the
     rest (state, allocation ratios, reservations) being opendrs's own record:

@@ -9,7 +9,13 @@ import logging
 from opendrs.bus import subjects
 from opendrs.domain.clock import Clock, WallClock
 from opendrs.domain.event import Event
-from opendrs.domain.ports import Bus, CloudInventory, ClusterRepository, PartialHostInventory
+from opendrs.domain.ports import (
+    Bus,
+    CloudInventory,
+    ClusterRepository,
+    GroupInventory,
+    PartialHostInventory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +40,7 @@ class InventorySync:
         try:
             hosts = self._cloud.list_hosts()
             instances = self._cloud.list_instances()
+            groups = self._cloud.list_groups() if isinstance(self._cloud, GroupInventory) else None
         except Exception:
             self.failures += 1
             log.exception("inventory refresh failed; keeping the previous model")
@@ -44,6 +51,8 @@ class InventorySync:
         fields = self._cloud.host_fields if isinstance(self._cloud, PartialHostInventory) else None
         self._cluster.upsert_hosts(hosts, fields)
         self._cluster.upsert_instances(instances)
+        if groups is not None:
+            self._cluster.upsert_groups(groups)
         self._cluster.remove_instances_not_in(sorted(names))
         gone = sorted(self._known - names) if self._known is not None else []
         self._known = names
