@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from opendrs.commands.parameters import PARAM_OPTION
 from opendrs.config import Settings, load_settings
 from opendrs.domain.errors import InvalidInput, OpendrsError
 
@@ -265,19 +266,13 @@ def audit() -> None:
 )
 @click.option("--goal", default="overload_relief", show_default=True)
 @click.option("--strategy", default="", help="Strategy name (the goal's default if empty).")
-@click.option(
-    "--param",
-    "params",
-    multiple=True,
-    metavar="K=V",
-    help="Strategy parameter, repeatable (values parsed as YAML).",
-)
+@PARAM_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def audit_run(
-    scenario: Path, goal: str, strategy: str, params: tuple[str, ...], as_json: bool
+    scenario: Path, goal: str, strategy: str, parameters: dict[str, Any], as_json: bool
 ) -> None:
     """One audit on a scenario file; no cloud is touched."""
-    result = _guarded(lambda: _what_if(scenario, goal, strategy, params))
+    result = _guarded(lambda: _what_if(scenario, goal, strategy, parameters))
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -295,11 +290,11 @@ def audit_run(
         click.echo(f"- {line}")
 
 
-def _what_if(scenario: Path, goal: str, strategy: str, params: tuple[str, ...]) -> dict[str, Any]:
-    from opendrs.commands.audits import parse_params
+def _what_if(
+    scenario: Path, goal: str, strategy: str, parameters: dict[str, Any]
+) -> dict[str, Any]:
     from opendrs.services.what_if import what_if
 
-    parameters = parse_params(params)
     result: dict[str, Any] = what_if(scenario, goal=goal, strategy=strategy, parameters=parameters)
     return result
 

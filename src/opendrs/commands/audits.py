@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from opendrs.commands.api_client import API, JSON_OPTION, call, echo_json, output, segment, when
+from opendrs.commands.parameters import PARAM_OPTION
 from opendrs.rulefiles.durations import format_duration, parse_duration
 
 # A oneshot audit runs inside the POST: a large cluster takes a while.
@@ -38,25 +39,6 @@ def interval_option(ctx: click.Context, param: click.Parameter, value: str | Non
     if seconds <= 0:
         raise click.BadParameter(f"must be greater than 0, got {value!r}")
     return seconds
-
-
-def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
-    """`K=V` strings as a mapping, each value parsed as YAML (`5` is a number)."""
-    import yaml
-
-    parameters: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"expected K=V, got {item!r}", param_hint="'--param'")
-        try:
-            parameters[key] = yaml.safe_load(raw)
-        except yaml.YAMLError as error:
-            problem = str(error).splitlines()[0]
-            raise click.BadParameter(
-                f"{key}: value {raw!r} is not YAML ({problem})", param_hint="'--param'"
-            ) from None
-    return parameters
 
 
 def schedule(audit: Audit) -> str:
@@ -136,13 +118,7 @@ def show_command(api: str, audit_id: str, as_json: bool) -> None:
 @API
 @click.option("--goal", required=True, help="Goal, e.g. overload_relief, host_maintenance.")
 @click.option("--strategy", default="", help="Strategy name (the goal's default if empty).")
-@click.option(
-    "--param",
-    "params",
-    multiple=True,
-    metavar="K=V",
-    help="Strategy parameter, repeatable (values parsed as YAML).",
-)
+@PARAM_OPTION
 @click.option(
     "--scope", "scope", multiple=True, metavar="HOST", help="Only this host (repeatable)."
 )
@@ -162,7 +138,7 @@ def create_command(
     api: str,
     goal: str,
     strategy: str,
-    params: tuple[str, ...],
+    parameters: dict[str, Any],
     scope: tuple[str, ...],
     auto_trigger: bool,
     continuous: bool,
@@ -178,7 +154,7 @@ def create_command(
     body: dict[str, Any] = {
         "goal": goal,
         "strategy": strategy,
-        "parameters": parse_params(params),
+        "parameters": parameters,
         "scope": list(scope),
         "auto_trigger": auto_trigger,
     }
