@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,7 +48,6 @@ from opendrs.domain.ports import (
     ClusterRepository,
     LiveView,
     PlanRepository,
-    Subscription,
 )
 from opendrs.notify.assembly import build_dispatcher
 from opendrs.rulefiles.schema import load_rule_file, rules_from_specs
@@ -59,7 +57,7 @@ from opendrs.services.ingest import SampleIngest
 from opendrs.services.inventory import InventorySync
 from opendrs.services.loop import StepLoop
 from opendrs.services.optimization import Optimization, continuous_audits
-from opendrs.services.server_loop import RoleLoop, serialized
+from opendrs.services.server_loop import RoleLoop
 from opendrs.store.rrd.collection import HostArchives
 from opendrs.store.sql.cep_state import CepStateStore
 from opendrs.store.sql.database import Database, open_database
@@ -508,37 +506,21 @@ def _server_roles(
 
 
 def _ingest_role(server: Server, bus: Bus, archives: HostArchives | None, interval: float) -> None:
-    """Samples to the cluster model (and to round-robin history): the bus calls
-    the handlers on its own thread, the loop flushes on another, so one lock
-    keeps each batch whole."""
+    """Samples to the cluster model (and to round-robin history), flushed every
+    `interval` on the role's own thread."""
     ingest = SampleIngest(bus, server.store)
     history = HistoryRecorder(bus, archives) if archives is not None else None
-    lock = threading.Lock()
-    subscriptions: list[Subscription] = []
-
-    def start() -> None:
-        subscriptions.append(
-            bus.subscribe(f"{subjects.SAMPLES}.>", serialized(lock, ingest.handle), "ingest")
-        )
-        if history is not None:
-            subscriptions.append(
-                bus.subscribe(f"{subjects.SAMPLES}.>", serialized(lock, history.handle), "history")
-            )
+    services: list[SampleIngest | HistoryRecorder] = [ingest]
+    if history is not None:
+        services.append(history)
+    for service in services:
+        server.starters.append(service.start)
+        server.closers.append(service.stop)
 
     def flush() -> None:
-        with lock:
-            ingest.flush()
-            if history is not None:
-                history.flush()
+        for service in services:
+            service.flush()
 
-    def stop() -> None:
-        for subscription in subscriptions:
-            subscription.close()
-        subscriptions.clear()
-        flush()
-
-    server.starters.append(start)
-    server.closers.append(stop)
     server.loops.append(RoleLoop("ingest", flush, interval))
     server.counters["samples_ingested"] = lambda: ingest.samples
     server.counters["ingest_flush_failures"] = lambda: ingest.flush_failures

@@ -1,10 +1,12 @@
 """Round-robin history on the server side: every sample that arrives is kept in
 its host's round-robin file, one write per host per poll round, so graphs and
-the decision engine can read days of history."""
+the decision engine can read days of history. `handle` may run on a bus's own
+thread while `flush` runs on another: the pending samples are swapped under a lock."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import defaultdict
 
 from opendrs.bus import codec, subjects
@@ -22,6 +24,7 @@ class HistoryRecorder:
         self._archives = archives
         self._subscription: Subscription | None = None
         self._pending: dict[str, list[Sample]] = defaultdict(list)
+        self._lock = threading.Lock()
         self.failures = 0
 
     def start(self) -> None:
@@ -34,13 +37,16 @@ class HistoryRecorder:
         self.flush()
 
     def handle(self, event: Event) -> None:
-        for sample in codec.samples_of(event):
-            self._pending[sample.host or sample.entity].append(sample)
+        samples = codec.samples_of(event)
+        with self._lock:
+            for sample in samples:
+                self._pending[sample.host or sample.entity].append(sample)
 
     def flush(self) -> None:
         """One update per host with everything since the last flush; a host whose
         file cannot be written is logged and counted, the others still are."""
-        pending, self._pending = self._pending, defaultdict(list)
+        with self._lock:
+            pending, self._pending = self._pending, defaultdict(list)
         for host, samples in pending.items():
             try:
                 HostRecorder(self._archives, host).record(max(s.time for s in samples), samples)

@@ -1,11 +1,14 @@
 """Sample ingest: the latest value of every gauge and rate becomes part of the
 cluster model, so the decision engine sees what the agents measured. Values are
 gathered per message and written in one transaction per `flush` (once per poll
-round), since one poll arrives as many small partitioned messages."""
+round), since one poll arrives as many small partitioned messages. A networked
+bus calls `handle` on its own thread while `flush` runs on another: the pending
+values are swapped under a lock, and the write happens outside it."""
 
 from __future__ import annotations
 
 import logging
+import threading
 
 from opendrs.bus import codec, subjects
 from opendrs.domain.event import Event
@@ -21,6 +24,7 @@ class SampleIngest:
         self._cluster = cluster
         self._subscription: Subscription | None = None
         self._pending: dict[str, dict[str, float]] = {}
+        self._lock = threading.Lock()
         self.samples = 0
         self.flush_failures = 0
 
@@ -37,22 +41,27 @@ class SampleIngest:
         # column by column: a poll of a big host is thousands of samples, and the
         # model needs three fields of each, no Sample object
         found = codec.sample_columns(event)
-        self.samples += found.count
-        pending = self._pending
-        for kind, entity, meter, value in zip(
-            found.type, found.entity, found.meter, found.value, strict=True
-        ):
-            if kind != SampleType.CUMULATIVE:  # the model keeps levels and rates
-                pending.setdefault(entity, {})[meter] = value
+        with self._lock:
+            self.samples += found.count
+            pending = self._pending
+            for kind, entity, meter, value in zip(
+                found.type, found.entity, found.meter, found.value, strict=True
+            ):
+                if kind != SampleType.CUMULATIVE:  # the model keeps levels and rates
+                    pending.setdefault(entity, {})[meter] = value
 
     def flush(self) -> None:
         """Write what arrived since the last flush; on failure keep it for the next."""
-        if not self._pending:
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
             return
         try:
-            self._cluster.update_many_metrics(self._pending)
+            self._cluster.update_many_metrics(pending)
         except Exception:
             self.flush_failures += 1
-            log.exception("writing %d entities' metrics failed; will retry", len(self._pending))
-            return
-        self._pending = {}
+            log.exception("writing %d entities' metrics failed; will retry", len(pending))
+            with self._lock:  # kept for the next flush, values that came since winning
+                for entity, metrics in self._pending.items():
+                    pending.setdefault(entity, {}).update(metrics)
+                self._pending = pending
