@@ -7,13 +7,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fakes.repositories import MemoryRepositories
+from opendrs.api.context import Repositories
 from opendrs.domain.action import (
     Action,
     ActionPlan,
@@ -28,27 +29,9 @@ from opendrs.domain.errors import InvalidTransition, NotFound
 from opendrs.domain.evacuation import EvacuationMark
 from opendrs.domain.host import Host, HostState
 from opendrs.domain.instance import Flavor, GroupPolicy, Instance, InstanceState, ServerGroup
-from opendrs.domain.ports import (
-    AlarmRepository,
-    AuditRepository,
-    ClusterRepository,
-    EvacuationRepository,
-    PlanRepository,
-)
 from opendrs.store.sql.database import open_database
 from opendrs.store.sql.repositories import SqlStore
 from postgres_schema import fresh_schema
-
-
-class Repositories(
-    ClusterRepository,
-    AlarmRepository,
-    AuditRepository,
-    PlanRepository,
-    EvacuationRepository,
-    Protocol,
-):
-    """What every implementation under test is."""
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
